@@ -1,0 +1,98 @@
+"""The training command line.
+
+    python -m training list
+    python -m training train TASK --preset seed|recommended|smoke [--data-dir DIR] [--epochs N]
+                                  [--run-dir DIR] [--strategy default|mirrored|multi-worker]
+                                  [--resume] [--weights imagenet|none|PATH] [--init-run DIR]
+    python -m training download cifar10|tiny-imagenet --dest DIR
+
+``--data-dir`` defaults to the IMGCLF_DATA_DIR environment variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+
+from training import tasks
+
+DATA_DIR_VARIABLE = "IMGCLF_DATA_DIR"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description="Train the study's image classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the tasks and their presets")
+    train = commands.add_parser("train", help="train one task")
+    train.add_argument("task", help=f"one of: {', '.join(tasks.TASKS)}")
+    train.add_argument("--preset", default="recommended", help=f"one of: {', '.join(tasks.PRESETS)} (default: recommended)")
+    train.add_argument("--data-dir", default=os.environ.get(DATA_DIR_VARIABLE),
+                       help=f"folder holding the dataset in its official form (default: ${DATA_DIR_VARIABLE})")
+    train.add_argument("--epochs", type=int, help="override the preset's epochs")
+    train.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
+    train.add_argument("--max-train-images", type=int, help="cap the training images read")
+    train.add_argument("--run-dir", help="output folder (default: runs/TASK-PRESET-TIMESTAMP)")
+    train.add_argument("--strategy", default="default", help="default, mirrored or multi-worker (TF_CONFIG)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last epoch")
+    train.add_argument("--weights", help="pretrained base: imagenet (download), none (random) or a local .h5 path")
+    train.add_argument("--init-run", help="the run a fine-tuning task starts from (task6: a task5 run)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    download = commands.add_parser("download", help="download an official dataset archive")
+    download.add_argument("dataset", help="cifar10 or tiny-imagenet")
+    download.add_argument("--dest", default=os.environ.get(DATA_DIR_VARIABLE) or "data", help="destination folder")
+    return parser
+
+
+def _list() -> None:
+    width = max(len(name) for name in tasks.TASKS)
+    for name, config in tasks.TASKS.items():
+        default = " (default)" if name == tasks.DEFAULT_TASK else ""
+        print(f"{name:<{width}}  {config.title}{default}")
+        print(f"{'':<{width}}  dataset {config.dataset}, {config.architecture}, input {config.input_size[0]}x{config.input_size[1]}, presets: {', '.join(tasks.PRESETS)}")
+
+
+def _train(args) -> int:
+    config = tasks.resolve(args.task, args.preset, epochs=args.epochs, batch_size=args.batch_size,
+                           max_train_images=args.max_train_images)
+    if args.strategy not in ("default", "mirrored", "multi-worker"):
+        raise ValueError(f"unknown strategy {args.strategy!r}; known: default, mirrored, multi-worker")
+    if args.resume and not args.run_dir:
+        raise ValueError("--resume needs --run-dir, the run to continue")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.run_dir or f"runs/{args.task}-{args.preset}-{stamp}")
+    from training.train import RunOptions, train
+
+    options = RunOptions(preset=args.preset, data_dir=args.data_dir, strategy=args.strategy, resume=args.resume,
+                         init_run=args.init_run, verbose=2 if args.quiet else "auto")
+    path = train(config, run_dir, options, weights=args.weights)
+    print(f"run finished: {path}")
+    print((path / "metrics.json").read_text())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            _list()
+            return 0
+        if args.command == "download":
+            from training.data.download import download
+
+            print(download(args.dataset, args.dest))
+            return 0
+        return _train(args)
+    except Exception as error:  # One clear line for the user's mistakes; tracebacks for our bugs.
+        from training.errors import USER_ERRORS
+
+        if isinstance(error, USER_ERRORS):
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Xception transfer learning (tasks 4-6): a frozen Xception base under a new dense head.
+
+Pixels are scaled to [-1, 1] inside the model (Xception's ``preprocess_input``), and the base
+is called with ``training=False`` so its batch norm stays in inference mode even when top
+blocks are unfrozen for fine-tuning (keras-io's transfer-learning recipe). The head is
+declarative: a sequence of layer specs such as ``"average"``, ``"flatten"``, ``"dropout:0.3"``,
+``"dense:512"``, ``"dense:512:relu"``, ``"leaky_relu:0.1"``, ``"batch_norm"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from training.models import INPUT_NAME, classifier_output, pixel_input
+
+log = logging.getLogger(__name__)
+
+BASE_NAME = "xception"
+MIN_INPUT = 71
+
+
+class WeightsError(RuntimeError):
+    """Pretrained weights could not be found or loaded."""
+
+
+def head_layers(spec, num_classes: int) -> list[keras.layers.Layer]:
+    """The head's layers, from its spec, ending in the softmax classifier."""
+    made = []
+    for item in spec:
+        kind, *args = str(item).split(":")
+        try:
+            if kind == "flatten":
+                made.append(layers.Flatten())
+            elif kind == "average":
+                made.append(layers.GlobalAveragePooling2D())
+            elif kind == "dropout":
+                made.append(layers.Dropout(float(args[0])))
+            elif kind == "dense":
+                made.append(layers.Dense(int(args[0]), activation=args[1] if len(args) > 1 else None))
+            elif kind == "leaky_relu":
+                made.append(layers.LeakyReLU(negative_slope=float(args[0]) if args else 0.3))
+            elif kind == "batch_norm":
+                made.append(layers.BatchNormalization())
+            else:
+                raise ValueError(f"unknown head layer {kind!r}")
+        except (IndexError, ValueError) as error:
+            raise ValueError(f"bad head layer spec {item!r}: {error}") from error
+    made.append(layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities"))
+    return made
+
+
+def base_model(input_size, weights: str | None) -> keras.Model:
+    """Xception without its top. ``weights``: "imagenet", "none"/None (random) or a local .h5 path."""
+    height, width = input_size
+    if min(height, width) < MIN_INPUT:
+        raise ValueError(f"Xception needs inputs of at least {MIN_INPUT}x{MIN_INPUT}, got {height}x{width}")
+    shape = (height, width, 3)
+    if weights in (None, "none"):
+        return keras.applications.Xception(include_top=False, weights=None, input_shape=shape, name=BASE_NAME)
+    if weights == "imagenet":
+        try:
+            return keras.applications.Xception(include_top=False, weights="imagenet", input_shape=shape, name=BASE_NAME)
+        except Exception as error:  # Keras raises several kinds when the download fails.
+            raise WeightsError(
+                f"could not get Xception's ImageNet weights ({type(error).__name__}: {error}). Either connect to "
+                "the internet so Keras can download them, or pass --weights PATH with a local "
+                "xception_weights_tf_dim_ordering_tf_kernels_notop.h5 file (or --weights none for random init)."
+            ) from error
+    path = Path(weights)
+    if not path.is_file():
+        raise WeightsError(
+            f"weights file not found: {path}. Pass --weights PATH to an existing Xception 'notop' .h5 file, "
+            "or --weights imagenet to let Keras download the ImageNet weights."
+        )
+    try:
+        return keras.applications.Xception(include_top=False, weights=str(path), input_shape=shape, name=BASE_NAME)
+    except Exception as error:
+        raise WeightsError(f"cannot load Xception weights from {path}: {error}") from error
+
+
+def build(config, num_classes: int, weights: str | None, head=("average",)) -> keras.Model:
+    """The full model: pixels -> scale to [-1, 1] -> frozen Xception -> head -> probabilities."""
+    base = base_model(config.input_size, weights)
+    base.trainable = False
+    inputs = pixel_input(config)
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="xception_preprocess")(inputs)
+    x = base(x, training=False)
+    for layer in head_layers(head, num_classes):
+        x = layer(x)
+    return keras.Model(inputs, x, name=f"{config.name}_xception")
+
+
+def split_for_bottleneck(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """Splits a built model into (features model, head model) sharing the same layer objects.
+
+    Training the head model on cached features trains the full model's head weights.
+    """
+    base = model.get_layer(BASE_NAME)
+    preprocess = model.get_layer("xception_preprocess")
+    inputs = keras.Input(shape=model.input.shape[1:], name=INPUT_NAME)
+    features = keras.Model(inputs, base(preprocess(inputs), training=False), name="features")
+    head_input = keras.Input(shape=base.output.shape[1:], name="features")
+    x = head_input
+    for layer in model.layers[model.layers.index(base) + 1:]:
+        x = layer(x)
+    return features, keras.Model(head_input, x, name="head")
+
+
+def unfreeze_top(model: keras.Model, from_block: int) -> int:
+    """Makes Xception blocks ``from_block``.. trainable (batch norm stays frozen); returns the count."""
+    base = model.get_layer(BASE_NAME)
+    base.trainable = True
+    count = 0
+    for layer in base.layers:
+        name = layer.name
+        block = int(name[5:].split("_")[0]) if name.startswith("block") and name[5:].split("_")[0].isdigit() else 0
+        layer.trainable = block >= from_block and not isinstance(layer, layers.BatchNormalization)
+        count += int(layer.trainable and bool(layer.weights))
+    return count
+
+
+__all__ = ["INPUT_NAME", "WeightsError", "base_model", "build", "head_layers", "split_for_bottleneck", "unfreeze_top"]

@@ -1,0 +1,125 @@
+"""The one image decode and the one bilinear resize used by training and serving.
+
+Semantics of `resize_bilinear` (this is the contract every pipeline of the project relies on):
+
+* a separable triangle ("bilinear") filter with half-pixel centres: output pixel ``i`` samples
+  the input at ``(i + 0.5) * in_size / out_size - 0.5``;
+* antialiased when shrinking: the filter's support grows with the scale factor, exactly as
+  Pillow's ``Image.Resampling.BILINEAR`` does (which the study used), so a 64->32 shrink
+  averages each 2x2 neighbourhood with triangle weights instead of aliasing;
+* uint8 images stay uint8 (rounded, clipped as Pillow does); float images (0-255) are resized in
+  float32 without rounding.
+
+It matches ``tf.image.resize(..., method="bilinear", antialias=True)`` within one grey level;
+`tests/unit/test_preprocessing.py` pins both facts. Nothing here imports TensorFlow: the server
+calls these functions on its hot path.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageFile
+
+# Refuse, rather than silently zero-fill, images whose data stops early.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+RESIZE_METHOD = "bilinear"
+RESIZE_SEMANTICS = (
+    "bilinear (triangle filter), half-pixel centres, antialiased when shrinking "
+    "(Pillow BILINEAR); uint8 rounded and clipped"
+)
+
+
+class InvalidImageError(ValueError):
+    """Raised when bytes or an array cannot be read as an image."""
+
+
+def _as_hwc(image: np.ndarray) -> np.ndarray:
+    """Returns ``image`` as height x width x channels, accepting a 2-D grayscale array."""
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[:, :, np.newaxis]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise InvalidImageError(
+            f"expected an image array of shape (height, width[, 1|3|4]), got {array.shape}"
+        )
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise InvalidImageError(f"image has an empty dimension: {array.shape}")
+    return array
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """Converts a grayscale, RGB or RGBA array to three channels (alpha is dropped)."""
+    array = _as_hwc(image)
+    channels = array.shape[2]
+    if channels == 1:
+        return np.repeat(array, 3, axis=2)
+    if channels == 4:
+        return array[:, :, :3]
+    return array
+
+
+def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resizes an image array to ``size`` = (height, width) with the project's bilinear filter.
+
+    Args:
+        image: uint8 or float array, (height, width) or (height, width, channels).
+        size: the output (height, width).
+
+    Returns:
+        An array of shape (height, width, channels): uint8 if the input was uint8, else float32.
+    """
+    height, width = int(size[0]), int(size[1])
+    if height < 1 or width < 1:
+        raise ValueError(f"resize target must be positive, got {size}")
+    array = _as_hwc(image)
+    if array.shape[0] == height and array.shape[1] == width:
+        return array.copy() if array.dtype == np.uint8 else array.astype(np.float32)
+    if array.dtype == np.uint8:
+        if array.shape[2] in (3, 4):
+            mode = "RGB" if array.shape[2] == 3 else "RGBA"
+            resized = Image.fromarray(array, mode).resize((width, height), Image.Resampling.BILINEAR)
+            return np.asarray(resized)
+        resized = Image.fromarray(array[:, :, 0], "L").resize((width, height), Image.Resampling.BILINEAR)
+        return np.asarray(resized)[:, :, np.newaxis]
+    # Float input: resize each channel in Pillow's 32-bit float mode, same filter, no rounding.
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(array[:, :, c], dtype=np.float32), "F").resize(
+                (width, height), Image.Resampling.BILINEAR
+            )
+        )
+        for c in range(array.shape[2])
+    ]
+    return np.stack(channels, axis=2)
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decodes encoded image bytes (JPEG, PNG, GIF, BMP, WebP...) to an RGB uint8 array.
+
+    Grayscale, palette, CMYK, 16-bit and alpha images all become 8-bit RGB; an animated image
+    gives its first frame. Raises `InvalidImageError` naming the problem on anything else.
+    """
+    if not data:
+        raise InvalidImageError("image data is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                array = np.asarray(image, dtype=np.float64)
+                scale = 255.0 / 65535.0 if array.max(initial=0) > 255 else 1.0
+                return to_rgb(np.clip(array * scale + 0.5, 0, 255).astype(np.uint8))
+            return np.asarray(image.convert("RGB"))
+    except InvalidImageError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise InvalidImageError(f"image is too large to decode: {error}") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise InvalidImageError(f"cannot decode image: {error}") from error
+
+
+def load_image(data: bytes, size: tuple[int, int]) -> np.ndarray:
+    """Decodes image bytes and resizes them bilinearly: the model-input transform of the project."""
+    return resize_bilinear(decode_image(data), size)

@@ -1,0 +1,91 @@
+"""The run directory: what a training run writes, with atomic writes and a guard against mixing runs.
+
+Layout of ``RUN_DIR``:
+  config.json      the resolved task config and the command's options
+  labels.json      class ids and readable names, in model output order
+  train.log        the run's log, including every skipped input file
+  history.csv      per-epoch metrics (rewritten atomically each epoch)
+  curves.png       accuracy and loss curves
+  confusion.json   the most-confused class pairs
+  metrics.json     val top-1/top-5, per-class accuracy, time, images/s, parameters
+  model.keras      the trained float32 model (raw 0-255 pixels in, probabilities out)
+  checkpoint/      the last completed epoch: model (with optimizer state) + state.json
+  logs/            TensorBoard logs
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+class RunDirectoryError(ValueError):
+    """The run directory cannot be used (it holds another run, or nothing to resume)."""
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Writes ``path`` through a temporary file and a rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode() if isinstance(data, str) else data
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    write_atomic(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+class RunDirectory:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def checkpoint_model(self) -> Path:
+        return self.path / "checkpoint" / "model.keras"
+
+    @property
+    def checkpoint_state(self) -> Path:
+        return self.path / "checkpoint" / "state.json"
+
+    def prepare(self, task: str, preset: str, resume: bool) -> dict | None:
+        """Checks the folder can hold this run; returns the saved state when resuming."""
+        config_path = self.path / "config.json"
+        if resume:
+            if not config_path.is_file():
+                raise RunDirectoryError(f"--resume: {self.path} holds no run to resume (no config.json)")
+            saved = read_json(config_path)
+            if saved.get("task", {}).get("name") != task or saved.get("preset") != preset:
+                raise RunDirectoryError(
+                    f"--resume: {self.path} holds a run of {saved.get('task', {}).get('name')} "
+                    f"--preset {saved.get('preset')}, not {task} --preset {preset}"
+                )
+            return read_json(self.checkpoint_state) if self.checkpoint_state.is_file() else None
+        if config_path.is_file():
+            saved = read_json(config_path)
+            raise RunDirectoryError(
+                f"{self.path} already holds a run of {saved.get('task', {}).get('name')} "
+                f"(preset {saved.get('preset')}); pass --resume to continue it or choose another --run-dir"
+            )
+        if self.path.exists() and any(self.path.iterdir()):
+            raise RunDirectoryError(f"{self.path} is not empty and holds no run; choose an empty or new --run-dir")
+        self.path.mkdir(parents=True, exist_ok=True)
+        return None

@@ -1,0 +1,310 @@
+"""Training one task end to end.
+
+`train()` loads the task's data (decoded and resized once by `training.preprocessing`), builds
+or resumes the model under a `tf.distribute` strategy, fits it with an atomic checkpoint at the
+end of every epoch, then writes the float32 model, metrics, curves and confusion summary into
+the run directory (see `training.run_dir` for the layout).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from training import distribute, pipeline, reporting
+from training.data import ImageDataset, Limits, load_dataset
+from training.models import build_model, xception
+from training.run_dir import RunDirectory, read_json, write_json
+from training.tasks import TaskConfig
+
+log = logging.getLogger("training")
+
+EVALUATION_BATCH = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How to run a task (what is not part of the task's config)."""
+
+    preset: str = "recommended"
+    data_dir: str | None = None
+    strategy: str = "default"
+    resume: bool = False
+    init_run: str | None = None
+    verbose: str | int = "auto"
+
+
+@dataclasses.dataclass
+class FitResult:
+    model: keras.Model
+    history: list[dict]
+    train_seconds: float
+    train_images: int
+    extra: dict = dataclasses.field(default_factory=dict)
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """At each epoch end: saves the training model and state atomically, rewrites history.csv.
+
+    A run killed at any moment resumes from the last completed epoch, losing at most one.
+    """
+
+    def __init__(self, run: RunDirectory, history: list[dict], train_seconds: float, images_per_epoch: int):
+        super().__init__()
+        self.run, self.history = run, history
+        self.train_seconds, self.images_per_epoch = train_seconds, images_per_epoch
+        self._epoch_start = self._test_start = None
+
+    def __deepcopy__(self, memo):
+        return self  # KerasTuner copies callbacks per trial; one recorder must see them all.
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start, self._test_start = time.perf_counter(), None
+
+    def on_test_begin(self, logs=None):
+        if self._epoch_start is not None and self._test_start is None:
+            self._test_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = (self._test_start or time.perf_counter()) - self._epoch_start
+        self.train_seconds += seconds
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row["train_seconds"] = round(seconds, 3)
+        row["images_per_second"] = round(self.images_per_epoch / seconds, 1) if seconds else None
+        self.history.append(row)
+        checkpoint = self.run.checkpoint_model
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        temporary = checkpoint.with_name(".model.tmp.keras")
+        self.model.save(temporary)
+        temporary.replace(checkpoint)
+        write_json(self.run.checkpoint_state, {"epoch": epoch + 1, "train_seconds": self.train_seconds, "history": self.history})
+        reporting.write_history_csv(self.run / "history.csv", self.history)
+
+
+def make_optimizer(config: TaskConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    learning_rate = config.learning_rate
+    if config.schedule == "cosine":
+        warmup = config.warmup_epochs * steps_per_epoch
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate * (0.1 if warmup else 1.0),
+            decay_steps=max(1, config.epochs * steps_per_epoch - warmup),
+            warmup_target=config.learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+    return keras.optimizers.SGD(learning_rate, momentum=config.momentum)
+
+
+def compile_model(model: keras.Model, config: TaskConfig, num_classes: int, steps_per_epoch: int) -> None:
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
+        ],
+    )
+
+
+def _initial_model(config: TaskConfig, dataset: ImageDataset, weights: str | None, init_run: str | None) -> keras.Model:
+    if not config.init_from:
+        policy = "mixed_bfloat16" if config.mixed_precision else "float32"
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            return build_model(config, dataset.num_classes, weights)
+        finally:
+            keras.config.set_dtype_policy(previous)
+    if init_run is None:
+        raise ValueError(f"task {config.name} fine-tunes a trained {config.init_from} model: pass --init-run RUN_DIR")
+    source = Path(init_run)
+    if not (source / "model.keras").is_file() or not (source / "config.json").is_file():
+        raise ValueError(f"--init-run {source} holds no finished run (model.keras and config.json expected)")
+    source_task = read_json(source / "config.json").get("task", {}).get("name")
+    if source_task != config.init_from:
+        raise ValueError(f"--init-run {source} is a {source_task} run; task {config.name} starts from a {config.init_from} run")
+    labels = read_json(source / "labels.json")
+    if tuple(labels["class_ids"]) != dataset.class_ids:
+        raise ValueError(f"--init-run {source} was trained on other classes than this dataset's")
+    model = keras.models.load_model(source / "model.keras")
+    if config.unfreeze_from_block is not None:
+        count = xception.unfreeze_top(model, config.unfreeze_from_block)
+        log.info("fine-tuning: %d Xception layers unfrozen from block %d", count, config.unfreeze_from_block)
+    return model
+
+
+def _cached_features(run: RunDirectory, name: str, features: keras.Model, images: np.ndarray) -> np.ndarray:
+    """The frozen base's features for ``images``, computed once and cached (float16) in the run."""
+    path = run / "features" / f"{name}.npy"
+    if path.is_file():
+        return np.load(path, mmap_mode="r")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    shape = (len(images), *features.output.shape[1:])
+    temporary = path.with_name(f".{name}.tmp.npy")
+    cache = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float16, shape=shape)
+    for begin in range(0, len(images), EVALUATION_BATCH):
+        batch = images[begin:begin + EVALUATION_BATCH].astype(np.float32)
+        cache[begin:begin + len(batch)] = np.asarray(features(batch, training=False), dtype=np.float16)
+    cache.flush()
+    del cache
+    temporary.replace(path)
+    seconds = time.perf_counter() - start
+    log.info("cached %s features of %d images in %.1f s (%.0f images/s)", name, len(images), seconds, len(images) / max(seconds, 1e-9))
+    return np.load(path, mmap_mode="r")
+
+
+def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, state: dict | None,
+        options: RunOptions, weights: str | None, chief: bool) -> FitResult:
+    num_classes = dataset.num_classes
+    steps_per_epoch = max(1, -(-len(dataset.train) // config.batch_size))
+    history = list(state["history"]) if state else []
+    initial_epoch = state["epoch"] if state else 0
+    full_start = run / "checkpoint" / "full_start.keras"
+    with strategy.scope():
+        if config.bottleneck:
+            full = keras.models.load_model(full_start) if full_start.is_file() else _initial_model(config, dataset, weights, options.init_run)
+            if not full_start.is_file():
+                full_start.parent.mkdir(parents=True, exist_ok=True)
+                full.save(full_start)
+            features_model, head = xception.split_for_bottleneck(full)
+        else:
+            full = None
+        if state:
+            trained = keras.models.load_model(run.checkpoint_model)
+            log.info("resuming %s from epoch %d", run.path, initial_epoch)
+        else:
+            trained = head if config.bottleneck else _initial_model(config, dataset, weights, options.init_run)
+            compile_model(trained, config, num_classes, steps_per_epoch)
+    extra = {}
+    train_x, validation_x = dataset.train.images, dataset.validation.images
+    if config.bottleneck:
+        start = time.perf_counter()
+        train_x = _cached_features(run, "train", features_model, train_x)
+        validation_x = _cached_features(run, "validation", features_model, validation_x)
+        extra["feature_seconds"] = round(time.perf_counter() - start, 3)
+    train_data = pipeline.training_dataset(train_x, dataset.train.labels, num_classes, config.batch_size, config.augment, config.seed)
+    validation_data = pipeline.evaluation_dataset(validation_x, dataset.validation.labels, num_classes, EVALUATION_BATCH)
+    recorder = RunRecorder(run, history, state["train_seconds"] if state else 0.0, len(dataset.train))
+    callbacks = [recorder]
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run / "logs"), write_graph=False, update_freq="epoch"))
+    if initial_epoch < config.epochs:
+        trained.fit(
+            train_data,
+            validation_data=validation_data if len(dataset.validation) else None,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=options.verbose,
+        )
+    if config.bottleneck:
+        head.set_weights(trained.get_weights())
+        trained = full
+    return FitResult(trained, recorder.history, recorder.train_seconds, len(dataset.train) * len(recorder.history), extra)
+
+
+def float32_model(config: TaskConfig, model: keras.Model, num_classes: int) -> keras.Model:
+    """A float32 copy of a mixed-precision model, for export and serving."""
+    if not config.mixed_precision:
+        return model
+    copy = build_model(config, num_classes, weights="none")
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    outputs = [np.asarray(model(images[i:i + EVALUATION_BATCH].astype(np.float32), training=False))
+               for i in range(0, len(images), EVALUATION_BATCH)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, model.output.shape[-1]), np.float32)
+
+
+def _attach_log(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("training",):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
+    return handler
+
+
+def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOptions(), weights: str | None = None) -> Path:
+    """Trains ``config`` into ``run_dir``; returns the run directory."""
+    strategy = distribute.make_strategy(options.strategy)  # Multi-worker must start before other TF work.
+    chief = distribute.is_chief()
+    scratch = None if chief else tempfile.mkdtemp(prefix=f"worker{distribute.worker_index()}-")
+    run = RunDirectory(run_dir if chief else scratch)
+    state = run.prepare(config.name, options.preset, options.resume)
+    if not options.resume:
+        write_json(run / "config.json", {
+            "task": config.to_json(), "preset": options.preset, "data_dir": options.data_dir,
+            "strategy": options.strategy, "init_run": options.init_run, "weights": weights or config.weights,
+            "command": sys.argv, "started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "versions": _versions(),
+        })
+    handler = _attach_log(run / "train.log")
+    try:
+        keras.utils.set_random_seed(config.seed)
+        log.info("task %s preset %s -> %s", config.name, options.preset, run.path)
+        dataset = load_dataset(config.dataset, options.data_dir, config.input_size,
+                               Limits(config.max_train_images, config.max_validation_images))
+        log.info("data: %d training and %d validation images, %d classes, %d files skipped",
+                 len(dataset.train), len(dataset.validation), dataset.num_classes, len(dataset.skipped))
+        for skipped in dataset.skipped:
+            log.warning("skipped %s: %s", skipped.path, skipped.reason)
+        for problem in dataset.problems:
+            log.warning("%s", problem)
+        write_json(run / "labels.json", {"class_ids": list(dataset.class_ids), "class_names": list(dataset.class_names)})
+        if config.architecture == "autokeras":
+            from training.models import autokeras_search
+
+            result = autokeras_search.search(config, dataset, run, options)
+        else:
+            result = fit(config, dataset, run, strategy, state, options, weights, chief)
+        model = float32_model(config, result.model, dataset.num_classes)
+        temporary = run / ".model.tmp.keras"
+        model.save(temporary)
+        temporary.replace(run / "model.keras")
+        probabilities = predict_probabilities(model, dataset.validation.images)
+        metrics = reporting.evaluate_probabilities(probabilities, dataset.validation.labels, dataset.class_ids, dataset.class_names)
+        metrics.update({
+            "task": config.name, "preset": options.preset,
+            "epochs_completed": len(result.history),
+            "train_seconds": round(result.train_seconds, 3),
+            "images_per_second": round(result.train_images / result.train_seconds, 1) if result.train_seconds else None,
+            "parameters": int(model.count_params()),
+            "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+            "training_images": len(dataset.train),
+            "skipped_images": len(dataset.skipped),
+            **result.extra,
+        })
+        write_json(run / "confusion.json", metrics.pop("most_confused"))
+        write_json(run / "metrics.json", metrics)
+        if result.history:
+            reporting.plot_curves(result.history, run / "curves.png", f"{config.name} ({options.preset}): {config.title}")
+        log.info("done: val top-1 %.4f, top-5 %.4f, %.1f s training", metrics["val_top1"], metrics["val_top5"], result.train_seconds)
+        return run.path
+    finally:
+        for name in ("training",):
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _versions() -> dict:
+    import tensorflow as tf
+
+    return {"python": sys.version.split()[0], "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
