@@ -177,7 +177,7 @@ _register(
         model=dict(filters=(64, 128, 256), convs_per_block=2, dense=(), batch_norm="all",
                    dropout=0.3, dropout_after=(), head="average", head_dropout=0.3),
         optimizer="adamw", learning_rate=2e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=1,
-        batch_size=128, epochs=30, label_smoothing=0.1, augment=True, mixed_precision=True,
+        batch_size=128, epochs=30, label_smoothing=0.1, augment=True,
     ),
     smoke={},
 )
@@ -219,7 +219,7 @@ _register(
     recommended=dict(
         model=dict(first_stride=1, first_kernel=5, batch_norm=True, dense=(1024, 1024), dropout=0.5),
         optimizer="adamw", learning_rate=1e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=1,
-        batch_size=128, epochs=30, label_smoothing=0.1, augment=True, mixed_precision=True,
+        batch_size=128, epochs=30, label_smoothing=0.1, augment=True,
     ),
     smoke={},
 )

@@ -157,7 +157,7 @@ def _cached_features(run: RunDirectory, name: str, features: keras.Model, images
     cache = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float16, shape=shape)
     for begin in range(0, len(images), EVALUATION_BATCH):
         batch = images[begin:begin + EVALUATION_BATCH].astype(np.float32)
-        cache[begin:begin + len(batch)] = np.asarray(features(batch, training=False), dtype=np.float16)
+        cache[begin:begin + len(batch)] = features.predict_on_batch(batch).astype(np.float16)
     cache.flush()
     del cache
     temporary.replace(path)
@@ -226,7 +226,7 @@ def float32_model(config: TaskConfig, model: keras.Model, num_classes: int) -> k
 
 
 def predict_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    outputs = [np.asarray(model(images[i:i + EVALUATION_BATCH].astype(np.float32), training=False))
+    outputs = [np.asarray(model.predict_on_batch(images[i:i + EVALUATION_BATCH].astype(np.float32)))
                for i in range(0, len(images), EVALUATION_BATCH)]
     return np.concatenate(outputs) if outputs else np.zeros((0, model.output.shape[-1]), np.float32)
 

@@ -1,0 +1,117 @@
+"""Shared fixtures: the real-data folder and tiny datasets written in the official formats."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_VARIABLE = "IMGCLF_DATA_DIR"
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The folder of real datasets (`../shared/data` in CI), from $IMGCLF_DATA_DIR."""
+    value = os.environ.get(DATA_VARIABLE)
+    if not value or not Path(value).is_dir():
+        pytest.skip(f"${DATA_VARIABLE} is not set to a folder of real datasets")
+    return Path(value)
+
+
+def jpeg_bytes(array: np.ndarray, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    mode = "L" if array.ndim == 2 else "RGB"
+    Image.fromarray(array, mode).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def pattern(rng: np.random.Generator, label: int, size: int = 64, grey: bool = False) -> np.ndarray:
+    """A learnable image: a class-dependent colour and stripe pattern with noise."""
+    y, x = np.mgrid[0:size, 0:size]
+    base = np.stack([(x * (label + 1) * 7) % 256, (y * (label + 2) * 5) % 256, np.full_like(x, label * 40 % 256)], axis=2)
+    image = np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
+    return image.mean(axis=2).astype(np.uint8) if grey else image
+
+
+WNIDS = ("n01443537", "n01629819", "n01641577")
+WORDS = {"n01443537": "goldfish, Carassius auratus", "n01629819": "European fire salamander", "n01641577": "bullfrog"}
+
+
+def write_tiny_imagenet(root: Path, per_class: int = 4, val_per_class: int = 2, extras: bool = True) -> Path:
+    """Writes a 3-class Tiny ImageNet in the official layout under ``root/tiny-imagenet-200``.
+
+    With ``extras``: one grayscale image, one corrupt JPEG, a val image listed nowhere, an
+    annotation whose file is missing, and a wnid with no images.
+    """
+    rng = np.random.default_rng(0)
+    top = root / "tiny-imagenet-200"
+    wnids = WNIDS + (("n09999999",) if extras else ())
+    (top / "train").mkdir(parents=True)
+    (top / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    (top / "words.txt").write_text("".join(f"{w}\t{n}\n" for w, n in {**WORDS, "n09999999": "nothing"}.items()))
+    for label, wnid in enumerate(WNIDS):
+        images = top / "train" / wnid / "images"
+        images.mkdir(parents=True)
+        (top / "train" / wnid / f"{wnid}_boxes.txt").write_text("")
+        for index in range(per_class):
+            grey = extras and label == 0 and index == 0
+            (images / f"{wnid}_{index}.JPEG").write_bytes(jpeg_bytes(pattern(rng, label, grey=grey)))
+    if extras:
+        good = (top / "train" / WNIDS[1] / "images" / f"{WNIDS[1]}_0.JPEG").read_bytes()
+        (top / "train" / WNIDS[1] / "images" / f"{WNIDS[1]}_corrupt.JPEG").write_bytes(good[: len(good) // 3])
+    (top / "val" / "images").mkdir(parents=True)
+    lines = []
+    for label, wnid in enumerate(WNIDS):
+        for index in range(val_per_class):
+            name = f"val_{label * val_per_class + index}.JPEG"
+            (top / "val" / "images" / name).write_bytes(jpeg_bytes(pattern(rng, label)))
+            lines.append(f"{name}\t{wnid}\t0\t0\t63\t63")
+    if extras:
+        (top / "val" / "images" / "val_unlisted.JPEG").write_bytes(jpeg_bytes(pattern(rng, 0)))
+        lines.append(f"val_missing.JPEG\t{WNIDS[0]}\t0\t0\t63\t63")
+    (top / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    return top
+
+
+def zip_folder(folder: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sorted(folder.rglob("*")):
+            handle.write(path, path.relative_to(folder.parent).as_posix())
+    return archive
+
+
+CIFAR_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def cifar_batch(rng: np.random.Generator, count: int, numpy1: bool = False) -> bytes:
+    labels = [int(i % 10) for i in range(count)]
+    images = np.stack([pattern(rng, label, size=32) for label in labels])
+    data = images.transpose(0, 3, 1, 2).reshape(count, 3072)
+    payload = pickle.dumps({b"batch_label": b"test", b"labels": labels, b"data": data,
+                            b"filenames": [f"img_{i}.png".encode() for i in range(count)]}, protocol=2)
+    if numpy1:
+        payload = payload.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"numpy" in payload
+    return payload
+
+
+def write_cifar_archive(path: Path, per_batch: int = 20, test_count: int = 20, numpy1: bool = False) -> Path:
+    """Writes a small ``cifar-10-python.tar.gz`` in the official layout."""
+    rng = np.random.default_rng(1)
+    members = {f"data_batch_{i}": cifar_batch(rng, per_batch, numpy1) for i in range(1, 6)}
+    members["test_batch"] = cifar_batch(rng, test_count, numpy1)
+    members["batches.meta"] = pickle.dumps({b"label_names": [n.encode() for n in CIFAR_NAMES], b"num_vis": 3072}, protocol=2)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path

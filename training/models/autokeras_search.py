@@ -1,0 +1,170 @@
+"""Task 2: an AutoKeras architecture and hyperparameter search, within a trial and a wall-clock budget.
+
+The search runs in ``RUN_DIR/search`` (KerasTuner's project: every trial's hyperparameters,
+score and checkpoints); its log is teed to ``RUN_DIR/search.log`` and every trial's score is
+summarised in ``RUN_DIR/trials.json``. Re-running with ``--resume`` continues the search from
+that folder. The best model comes back as a plain Keras model taking raw 0-255 pixels
+(AutoKeras normalises inside it) and returning probabilities.
+
+The wall-clock budget stops the running trial at the budget and lets no new trial start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+
+import keras
+import numpy as np
+
+from training.models import INPUT_NAME, OUTPUT_NAME
+
+log = logging.getLogger("training")
+
+
+class SearchBudget(keras.callbacks.Callback):
+    """Stops the search when the wall-clock budget is spent: ends the trial, allows no new one."""
+
+    def __init__(self, tuner, seconds: float | None):
+        super().__init__()
+        self.tuner, self.seconds, self.started = tuner, seconds, time.monotonic()
+        self.exhausted = False
+
+    def __deepcopy__(self, memo):
+        return self  # KerasTuner deep-copies callbacks for every trial; the budget is shared.
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is not None and time.monotonic() - self.started > self.seconds:
+            self.exhausted = True
+            self.model.stop_training = True
+            oracle = self.tuner.oracle
+            oracle.max_trials = max(1, len(oracle.trials))
+
+
+class _Tee:
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text):
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self):
+        for stream in self.streams:
+            stream.flush()
+
+
+def _auto_model(config, directory, num_classes: int):
+    import autokeras as ak
+
+    options = dict(config.model)
+    common = dict(max_trials=config.max_trials or 100, directory=str(directory), project_name="search",
+                  overwrite=False, seed=config.seed, objective="val_loss")
+    if not options:
+        # The study's setting: the stock ImageClassifier and its whole search space.
+        return ak.ImageClassifier(num_classes=num_classes, **common)
+    unknown = sorted(set(options) - {"block_type", "augment", "normalize"})
+    if unknown:
+        raise ValueError(f"task {config.name}: autokeras has no option {', '.join(unknown)}; options: augment, block_type, normalize")
+    image = ak.ImageInput()
+    x = ak.ImageBlock(block_type=options.get("block_type"), normalize=options.get("normalize", True),
+                      augment=options.get("augment"))(image)
+    head = ak.ClassificationHead(num_classes=num_classes)(x)
+    return ak.AutoModel(inputs=image, outputs=head, **common)
+
+
+def trial_summary(tuner) -> list[dict]:
+    trials = []
+    for trial in tuner.oracle.trials.values():
+        trials.append({
+            "trial_id": trial.trial_id,
+            "status": str(trial.status),
+            "score": None if trial.score is None else float(trial.score),
+            "best_step": trial.best_step,
+            "hyperparameters": {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
+                                for k, v in trial.hyperparameters.values.items()},
+        })
+    return trials
+
+
+def search(config, dataset, run, options):
+    """Runs the search; returns a `training.train.FitResult` holding the best model."""
+    from training.run_dir import write_json
+    from training.train import FitResult, RunRecorder
+
+    num_classes = dataset.num_classes
+    model = _auto_model(config, run.path, num_classes)
+    budget = SearchBudget(model.tuner, config.time_budget_hours * 3600 if config.time_budget_hours else None)
+    recorder = RunRecorder(run, [], 0.0, len(dataset.train))
+    recorder.on_epoch_end = _record_only(recorder)
+    one_hot = np.eye(num_classes, dtype=np.float32)
+    started = time.perf_counter()
+    with open(run / "search.log", "a") as search_log, contextlib.redirect_stdout(_Tee(sys.stdout, search_log)):
+        model.fit(
+            dataset.train.images.astype(np.float32), one_hot[dataset.train.labels],
+            validation_data=(dataset.validation.images.astype(np.float32), one_hot[dataset.validation.labels]),
+            epochs=config.epochs, batch_size=config.batch_size, callbacks=[budget, recorder],
+            verbose=options.verbose if options.verbose != "auto" else 2,
+        )
+    seconds = time.perf_counter() - started
+    trials = trial_summary(model.tuner)
+    write_json(run / "trials.json", trials)
+    log.info("search: %d trials in %.0f s%s", len(trials), seconds, " (wall-clock budget reached)" if budget.exhausted else "")
+    best = plain_keras(model.export_model(), dataset.validation.images[:32].astype(np.float32))
+    inputs = keras.Input(shape=(*config.input_size, 3), dtype="float32", name=INPUT_NAME)
+    outputs = keras.layers.Identity(name=OUTPUT_NAME)(best(inputs))
+    wrapped = keras.Model(inputs, outputs, name=f"{config.name}_autokeras")
+    return FitResult(wrapped, recorder.history, recorder.train_seconds, len(dataset.train) * len(recorder.history),
+                     {"trials": len(trials), "search_seconds": round(seconds, 3), "budget_exhausted": budget.exhausted})
+
+
+def plain_keras(model: keras.Model, sample: np.ndarray) -> keras.Model:
+    """Rebuilds an AutoKeras model with stock Keras layers only, so loading it needs no AutoKeras.
+
+    AutoKeras adds `CastToFloat32` (our input is float32 already: an identity). Any other
+    AutoKeras layer is refused by name. The rebuilt model must agree with the original on ``sample``.
+    """
+
+    def clone(layer):
+        module = type(layer).__module__
+        if module.startswith("autokeras"):
+            if type(layer).__name__ == "CastToFloat32":
+                return keras.layers.Identity(name=layer.name)
+            raise ValueError(f"the best AutoKeras model uses {module}.{type(layer).__name__}, which has no stock Keras twin")
+        return type(layer).from_config(layer.get_config())
+
+    rebuilt = keras.models.clone_model(model, clone_function=clone)
+    rebuilt.set_weights(model.get_weights())
+    for layer in rebuilt.layers:
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()  # Derives mean/variance from the adapted statistics just set.
+    if len(sample):
+        expected, actual = model.predict(sample, verbose=0), rebuilt.predict(sample, verbose=0)
+        if not np.allclose(expected, actual, atol=1e-5):
+            raise RuntimeError(f"rebuilt AutoKeras model disagrees with the original by {np.abs(expected - actual).max()}")
+    return rebuilt
+
+
+def _record_only(recorder):
+    """AutoKeras checkpoints trials itself: the recorder only times epochs and writes history.csv."""
+    from training import reporting
+
+    seen = set()
+
+    def on_epoch_end(epoch, logs=None):
+        # AutoKeras may pass the same callback twice to one fit; record each epoch once.
+        key = (id(recorder.model), epoch)
+        if key in seen:
+            return
+        seen.add(key)
+        seconds = (recorder._test_start or time.perf_counter()) - recorder._epoch_start
+        recorder.train_seconds += seconds
+        row = {"epoch": len(recorder.history) + 1, "trial_epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row["train_seconds"] = round(seconds, 3)
+        recorder.history.append(row)
+        reporting.write_history_csv(recorder.run / "history.csv", recorder.history)
+
+    return on_epoch_end
