@@ -1,7 +1,7 @@
 """The training command line.
 
     python -m training list
-    python -m training train TASK --preset seed|recommended|smoke [--data-dir DIR] [--epochs N]
+    python -m training train TASK --preset seed|recommended|smoke [--data-dir DIR] [--dataset folder] [--epochs N]
                                   [--run-dir DIR] [--strategy default|mirrored|multi-worker]
                                   [--resume] [--weights imagenet|none|PATH] [--init-run DIR]
     python -m training download cifar10|tiny-imagenet --dest DIR
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", default="recommended", help=f"one of: {', '.join(tasks.PRESETS)} (default: recommended)")
     train.add_argument("--data-dir", default=os.environ.get(DATA_DIR_VARIABLE),
                        help=f"folder holding the dataset in its official form (default: ${DATA_DIR_VARIABLE})")
+    train.add_argument("--dataset", help="train on another source, e.g. 'folder' for your own root/<class>/*.jpg")
     train.add_argument("--epochs", type=int, help="override the preset's epochs")
     train.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
     train.add_argument("--max-train-images", type=int, help="cap the training images read")
@@ -55,7 +56,7 @@ def _list() -> None:
 
 
 def _train(args) -> int:
-    config = tasks.resolve(args.task, args.preset, epochs=args.epochs, batch_size=args.batch_size,
+    config = tasks.resolve(args.task, args.preset, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
                            max_train_images=args.max_train_images)
     if args.strategy not in ("default", "mirrored", "multi-worker"):
         raise ValueError(f"unknown strategy {args.strategy!r}; known: default, mirrored, multi-worker")

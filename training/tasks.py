@@ -174,7 +174,7 @@ _register(
     ),
     seed={},
     recommended=dict(
-        model=dict(filters=(64, 128, 256), convs_per_block=2, dense=(), batch_norm="all",
+        model=dict(filters=(32, 64, 128), convs_per_block=2, dense=(), batch_norm="all",
                    dropout=0.3, dropout_after=(), head="average", head_dropout=0.3),
         optimizer="adamw", learning_rate=2e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=1,
         batch_size=128, epochs=30, label_smoothing=0.1, augment=True,
@@ -217,7 +217,7 @@ _register(
     ),
     seed={},
     recommended=dict(
-        model=dict(first_stride=1, first_kernel=5, batch_norm=True, dense=(1024, 1024), dropout=0.5),
+        model=dict(first_stride=2, first_kernel=5, batch_norm=True, dense=(1024, 1024), dropout=0.5),
         optimizer="adamw", learning_rate=1e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=1,
         batch_size=128, epochs=30, label_smoothing=0.1, augment=True,
     ),

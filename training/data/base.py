@@ -101,6 +101,7 @@ def decode_files(
     read_bytes: Callable[[str], bytes],
     image_size: tuple[int, int],
     skipped: list[Skipped],
+    describe: Callable[[str], str] = str,
 ) -> Split:
     """Decodes and resizes each (path, label); unreadable images are skipped and recorded."""
     images, labels = [], []
@@ -109,8 +110,8 @@ def decode_files(
             images.append(preprocessing.load_image(read_bytes(path), image_size))
             labels.append(label)
         except (preprocessing.InvalidImageError, OSError) as error:
-            log.warning("skipping %s: %s", path, error)
-            skipped.append(Skipped(path, str(error)))
+            log.warning("skipping %s: %s", describe(path), error)
+            skipped.append(Skipped(describe(path), str(error)))
     return make_split(images, labels, image_size)
 
 

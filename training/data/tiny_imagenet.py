@@ -170,8 +170,8 @@ def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Lim
                                 per_class_cap(limits.max_train_images, len(class_ids)))
     validation_pick = take_per_class(validation_entries, [e[1] for e in validation_entries],
                                      per_class_cap(limits.max_validation_images, len(class_ids)))
-    train = decode_files((train_entries[i] for i in train_pick), tree.read, image_size, skipped)
-    validation = decode_files((validation_entries[i] for i in validation_pick), tree.read, image_size, skipped)
+    train = decode_files((train_entries[i] for i in train_pick), tree.read, image_size, skipped, tree.describe)
+    validation = decode_files((validation_entries[i] for i in validation_pick), tree.read, image_size, skipped, tree.describe)
     for message in problems:
         log.warning("%s", message)
     return ImageDataset(

@@ -1,0 +1,112 @@
+"""The training CLI: listing, and one clear message for each kind of bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import jpeg_bytes, pattern
+from tests.integration.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_list_prints_the_six_tasks_and_the_demo():
+    result = run_cli("list")
+    assert result.returncode == 0
+    for name in ("demo", "task1", "task2", "task3", "task4", "task5", "task6"):
+        assert f"\n{name} " in "\n" + result.stdout
+    assert "AutoKeras" in result.stdout and "Xception" in result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "task9"], "unknown task 'task9'"),
+    (["train", "task1", "--preset", "fast"], "unknown preset 'fast'"),
+    (["train", "task1", "--preset", "smoke", "--strategy", "tpu"], "unknown strategy 'tpu'"),
+    (["train", "task1", "--preset", "smoke", "--epochs", "0"], "epochs must be at least 1"),
+    (["train", "task1", "--preset", "smoke", "--dataset", "mnist"], "dataset must be one of"),
+    (["download", "imagenet"], "unknown dataset 'imagenet'"),
+])
+def test_bad_options_get_one_clear_line(args, message, tmp_path):
+    result = run_cli(*args, "--run-dir", str(tmp_path / "run")) if args[0] == "train" else run_cli(*args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_dataset_folder_is_named(tmp_path):
+    result = run_cli("train", "task1", "--preset", "smoke", "--data-dir", str(tmp_path / "nowhere"),
+                     "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert f"data directory does not exist: {tmp_path / 'nowhere'}" in result.stderr
+
+
+def test_malformed_dataset_folder_is_named(tmp_path):
+    (tmp_path / "data" / "tiny-imagenet-200").mkdir(parents=True)
+    (tmp_path / "data" / "tiny-imagenet-200" / "wnids.txt").write_text("n01443537\n")
+    result = run_cli("train", "task1", "--preset", "smoke", "--data-dir", str(tmp_path / "data"),
+                     "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "val_annotations.txt" in result.stderr or "no training images" in result.stderr
+
+
+def test_fine_tuning_without_its_start_names_the_option(tmp_path, real_data_dir):
+    result = run_cli("train", "task6", "--preset", "smoke", "--data-dir", str(real_data_dir), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "--init-run" in result.stderr
+
+
+def test_missing_weights_file_names_both_options(tmp_path, real_data_dir):
+    result = run_cli("train", "task5", "--preset", "smoke", "--data-dir", str(real_data_dir),
+                     "--weights", str(tmp_path / "xception.h5"), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "weights file not found" in result.stderr and "--weights imagenet" in result.stderr and "--weights PATH" in result.stderr
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_run_dir_holding_another_run_is_refused_and_kept(tmp_path):
+    run = tmp_path / "run"
+    first = run_cli("train", "demo", "--preset", "smoke", "--run-dir", str(run), "--quiet")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = _digest(run)
+    second = run_cli("train", "task1", "--preset", "smoke", "--run-dir", str(run))
+    assert second.returncode == 2
+    assert f"{run} already holds a run of demo" in second.stderr and "--resume" in second.stderr
+    assert _digest(run) == before
+    mismatch = run_cli("train", "task1", "--preset", "smoke", "--run-dir", str(run), "--resume")
+    assert mismatch.returncode == 2 and "holds a run of demo" in mismatch.stderr
+    assert _digest(run) == before
+
+
+def test_non_empty_folder_is_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "precious.txt").write_text("keep me")
+    result = run_cli("train", "demo", "--preset", "smoke", "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2 and "is not empty" in result.stderr
+    assert (tmp_path / "run" / "precious.txt").read_text() == "keep me"
+
+
+def test_own_image_folder_with_a_corrupt_jpeg_trains_and_counts_it(tmp_path):
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("circles", "stripes", "dots")):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        for index in range(12):
+            (tmp_path / "pets" / name / f"{index}.jpg").write_bytes(jpeg_bytes(pattern(rng, label, size=48)))
+    good = (tmp_path / "pets" / "dots" / "0.jpg").read_bytes()
+    (tmp_path / "pets" / "dots" / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    result = run_cli("train", "task1", "--preset", "smoke", "--dataset", "folder", "--data-dir", str(tmp_path / "pets"),
+                     "--run-dir", str(tmp_path / "run"), "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["skipped_images"] == 1
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "1 files skipped" in log and "truncated.jpg" in log
+    labels = json.loads((tmp_path / "run" / "labels.json").read_text())
+    assert labels["class_ids"] == ["circles", "dots", "stripes"]
