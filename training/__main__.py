@@ -69,6 +69,9 @@ def _train(args) -> int:
     options = RunOptions(preset=args.preset, data_dir=args.data_dir, strategy=args.strategy, resume=args.resume,
                          init_run=args.init_run, verbose=2 if args.quiet else "auto")
     path = train(config, run_dir, options, weights=args.weights)
+    if path is None:
+        print("worker finished; the chief worker wrote the run")
+        return 0
     print(f"run finished: {path}")
     print((path / "metrics.json").read_text())
     return 0

@@ -240,8 +240,11 @@ def _attach_log(path: Path) -> logging.Handler:
     return handler
 
 
-def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOptions(), weights: str | None = None) -> Path:
-    """Trains ``config`` into ``run_dir``; returns the run directory."""
+def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOptions(), weights: str | None = None) -> Path | None:
+    """Trains ``config`` into ``run_dir``; returns the run directory (None on non-chief workers)."""
+    if options.strategy == "multi-worker" and config.bottleneck:
+        raise ValueError(f"task {config.name}: cached bottleneck features are not supported with --strategy multi-worker; "
+                         "use --strategy default or mirrored")
     strategy = distribute.make_strategy(options.strategy)  # Multi-worker must start before other TF work.
     chief = distribute.is_chief()
     scratch = None if chief else tempfile.mkdtemp(prefix=f"worker{distribute.worker_index()}-")
@@ -273,10 +276,11 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
             result = autokeras_search.search(config, dataset, run, options)
         else:
             result = fit(config, dataset, run, strategy, state, options, weights, chief)
-        model = float32_model(config, result.model, dataset.num_classes)
         temporary = run / ".model.tmp.keras"
-        model.save(temporary)
+        float32_model(config, result.model, dataset.num_classes).save(temporary)
         temporary.replace(run / "model.keras")
+        # Evaluate the saved artifact itself, outside any distribution strategy.
+        model = keras.models.load_model(run / "model.keras")
         probabilities = predict_probabilities(model, dataset.validation.images)
         metrics = reporting.evaluate_probabilities(probabilities, dataset.validation.labels, dataset.class_ids, dataset.class_names)
         metrics.update({
@@ -295,7 +299,7 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
         if result.history:
             reporting.plot_curves(result.history, run / "curves.png", f"{config.name} ({options.preset}): {config.title}")
         log.info("done: val top-1 %.4f, top-5 %.4f, %.1f s training", metrics["val_top1"], metrics["val_top5"], result.train_seconds)
-        return run.path
+        return run.path if chief else None
     finally:
         for name in ("training",):
             logging.getLogger(name).removeHandler(handler)
