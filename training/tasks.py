@@ -8,7 +8,8 @@ differs:
   is marked "not reported" below);
 * ``recommended``: our settings, chosen to do clearly better (batch norm, augmentation, a
   cosine learning-rate schedule with warm-up, label smoothing, Xception's input scaling inside
-  the model, cached base features for frozen bases, bfloat16 mixed precision);
+  the model, cached base features for frozen bases). ``mixed_precision`` (bfloat16) exists but
+  is off: it measured about 5x slower than float32 for the task1 CNN on our 2-core CPU;
 * ``smoke``: ``recommended`` on a few hundred images for one short epoch, for tests.
 
 `resolve(task, preset, **overrides)` returns the final, validated config.

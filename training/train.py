@@ -58,11 +58,13 @@ class RunRecorder(keras.callbacks.Callback):
     A run killed at any moment resumes from the last completed epoch, losing at most one.
     """
 
-    def __init__(self, run: RunDirectory, history: list[dict], train_seconds: float, images_per_epoch: int):
+    def __init__(self, run: RunDirectory, history: list[dict], train_seconds: float, images_per_epoch: int,
+                 checkpoint: bool = True):
         super().__init__()
-        self.run, self.history = run, history
+        self.run, self.history, self.checkpoint = run, history, checkpoint
         self.train_seconds, self.images_per_epoch = train_seconds, images_per_epoch
         self._epoch_start = self._test_start = None
+        self._recorded: set[tuple[int, int]] = set()
 
     def __deepcopy__(self, memo):
         return self  # KerasTuner copies callbacks per trial; one recorder must see them all.
@@ -75,12 +77,20 @@ class RunRecorder(keras.callbacks.Callback):
             self._test_start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        # AutoKeras may hand one callback to a fit twice: record each epoch of each model once.
+        key = (id(self.model), epoch)
+        if key in self._recorded:
+            return
+        self._recorded.add(key)
         seconds = (self._test_start or time.perf_counter()) - self._epoch_start
         self.train_seconds += seconds
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row = {"epoch": len(self.history) + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         row["train_seconds"] = round(seconds, 3)
         row["images_per_second"] = round(self.images_per_epoch / seconds, 1) if seconds else None
         self.history.append(row)
+        if not self.checkpoint:  # AutoKeras checkpoints its trials itself.
+            reporting.write_history_csv(self.run / "history.csv", self.history)
+            return
         checkpoint = self.run.checkpoint_model
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         temporary = checkpoint.with_name(".model.tmp.keras")

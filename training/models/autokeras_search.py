@@ -98,8 +98,7 @@ def search(config, dataset, run, options):
     num_classes = dataset.num_classes
     model = _auto_model(config, run.path, num_classes)
     budget = SearchBudget(model.tuner, config.time_budget_hours * 3600 if config.time_budget_hours else None)
-    recorder = RunRecorder(run, [], 0.0, len(dataset.train))
-    recorder.on_epoch_end = _record_only(recorder)
+    recorder = RunRecorder(run, [], 0.0, len(dataset.train), checkpoint=False)
     one_hot = np.eye(num_classes, dtype=np.float32)
     started = time.perf_counter()
     with open(run / "search.log", "a") as search_log, contextlib.redirect_stdout(_Tee(sys.stdout, search_log)):
@@ -146,25 +145,3 @@ def plain_keras(model: keras.Model, sample: np.ndarray) -> keras.Model:
         if not np.allclose(expected, actual, atol=1e-5):
             raise RuntimeError(f"rebuilt AutoKeras model disagrees with the original by {np.abs(expected - actual).max()}")
     return rebuilt
-
-
-def _record_only(recorder):
-    """AutoKeras checkpoints trials itself: the recorder only times epochs and writes history.csv."""
-    from training import reporting
-
-    seen = set()
-
-    def on_epoch_end(epoch, logs=None):
-        # AutoKeras may pass the same callback twice to one fit; record each epoch once.
-        key = (id(recorder.model), epoch)
-        if key in seen:
-            return
-        seen.add(key)
-        seconds = (recorder._test_start or time.perf_counter()) - recorder._epoch_start
-        recorder.train_seconds += seconds
-        row = {"epoch": len(recorder.history) + 1, "trial_epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
-        row["train_seconds"] = round(seconds, 3)
-        recorder.history.append(row)
-        reporting.write_history_csv(recorder.run / "history.csv", recorder.history)
-
-    return on_epoch_end

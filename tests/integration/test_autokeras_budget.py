@@ -1,0 +1,30 @@
+"""AutoKeras on Keras 3.12: a real search stops at its wall-clock budget and keeps every trial's score."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training import tasks
+from training.data import Limits, load_dataset
+from training.run_dir import RunDirectory
+from training.train import RunOptions
+
+pytestmark = pytest.mark.slow
+
+
+def test_wall_clock_budget_ends_the_search(tmp_path):
+    from training.models import autokeras_search
+
+    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=5, epochs=50, time_budget_hours=4 / 3600)
+    dataset = load_dataset("digits", None, config.input_size, Limits(300, 100))
+    result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0))
+    assert result.extra["budget_exhausted"] is True
+    assert result.extra["trials"] == 1  # the budget ran out inside the first trial: no new trial started
+    assert len(result.history) < 50  # and that trial was stopped early
+    trials = json.loads((tmp_path / "trials.json").read_text())
+    assert trials[0]["score"] is not None
+    probabilities = result.model.predict(dataset.validation.images[:8].astype(np.float32), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
