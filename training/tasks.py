@@ -120,6 +120,11 @@ XCEPTION_STUDY_NOTE = (
     "every preset here scales pixels inside the model (Rescaling to [-1, 1]), as Xception expects."
 )
 
+# The recommended recipe for networks trained from scratch (task1, task3): AdamW with weight
+# decay, cosine decay after a one-epoch warm-up, label smoothing, flip + translation augmentation.
+_FROM_SCRATCH = dict(optimizer="adamw", weight_decay=5e-4, schedule="cosine", warmup_epochs=1,
+                     batch_size=128, epochs=30, label_smoothing=0.1, augment=True)
+
 _SMOKE_CAPS = dict(epochs=1, max_train_images=200, max_validation_images=100, batch_size=32, warmup_epochs=0)
 
 TASKS: dict[str, TaskConfig] = {}
@@ -177,8 +182,7 @@ _register(
     recommended=dict(
         model=dict(filters=(32, 64, 128), convs_per_block=2, dense=(), batch_norm="all",
                    dropout=0.3, dropout_after=(), head="average", head_dropout=0.3),
-        optimizer="adamw", learning_rate=2e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=1,
-        batch_size=128, epochs=30, label_smoothing=0.1, augment=True,
+        **_FROM_SCRATCH, learning_rate=2e-3,
     ),
     smoke={},
 )
@@ -219,8 +223,7 @@ _register(
     seed={},
     recommended=dict(
         model=dict(first_stride=2, first_kernel=5, batch_norm=True, dense=(1024, 1024), dropout=0.5),
-        optimizer="adamw", learning_rate=1e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=1,
-        batch_size=128, epochs=30, label_smoothing=0.1, augment=True,
+        **_FROM_SCRATCH, learning_rate=1e-3,
     ),
     smoke={},
 )
