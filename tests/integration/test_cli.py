@@ -110,3 +110,13 @@ def test_own_image_folder_with_a_corrupt_jpeg_trains_and_counts_it(tmp_path):
     assert "1 files skipped" in log and "truncated.jpg" in log
     labels = json.loads((tmp_path / "run" / "labels.json").read_text())
     assert labels["class_ids"] == ["circles", "dots", "stripes"]
+
+
+def test_imagenet_weights_unreachable_names_both_options(tmp_path, real_data_dir):
+    # No network here, and a proxy on a closed loopback port makes sure of it anywhere.
+    offline = {"KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    result = run_cli("train", "task5", "--preset", "smoke", "--data-dir", str(real_data_dir), "--weights", "imagenet",
+                     "--run-dir", str(tmp_path / "run"), env=offline)
+    assert result.returncode == 2
+    assert "could not get Xception's ImageNet weights" in result.stderr
+    assert "connect to the internet" in result.stderr and "--weights PATH" in result.stderr
