@@ -43,6 +43,19 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         raise
 
 
+def save_model_atomic(model, path: Path) -> None:
+    """Saves a Keras model through a temporary ``.keras`` file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: Path, value: Any) -> None:
     write_atomic(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
 

@@ -23,7 +23,7 @@ import numpy as np
 from training import distribute, pipeline, reporting
 from training.data import ImageDataset, Limits, load_dataset
 from training.models import build_model, xception
-from training.run_dir import RunDirectory, read_json, write_json
+from training.run_dir import RunDirectory, read_json, save_model_atomic, write_json
 from training.tasks import TaskConfig
 
 log = logging.getLogger("training")
@@ -91,11 +91,7 @@ class RunRecorder(keras.callbacks.Callback):
         if not self.checkpoint:  # AutoKeras checkpoints its trials itself.
             reporting.write_history_csv(self.run / "history.csv", self.history)
             return
-        checkpoint = self.run.checkpoint_model
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        temporary = checkpoint.with_name(".model.tmp.keras")
-        self.model.save(temporary)
-        temporary.replace(checkpoint)
+        save_model_atomic(self.model, self.run.checkpoint_model)
         write_json(self.run.checkpoint_state, {"epoch": epoch + 1, "train_seconds": self.train_seconds, "history": self.history})
         reporting.write_history_csv(self.run / "history.csv", self.history)
 
@@ -187,8 +183,7 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
         if config.bottleneck:
             full = keras.models.load_model(full_start) if full_start.is_file() else _initial_model(config, dataset, weights, options.init_run)
             if not full_start.is_file():
-                full_start.parent.mkdir(parents=True, exist_ok=True)
-                full.save(full_start)
+                save_model_atomic(full, full_start)
             features_model, head = xception.split_for_bottleneck(full)
         else:
             full = None
@@ -286,9 +281,7 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
             result = autokeras_search.search(config, dataset, run, options)
         else:
             result = fit(config, dataset, run, strategy, state, options, weights, chief)
-        temporary = run / ".model.tmp.keras"
-        float32_model(config, result.model, dataset.num_classes).save(temporary)
-        temporary.replace(run / "model.keras")
+        save_model_atomic(float32_model(config, result.model, dataset.num_classes), run / "model.keras")
         # Evaluate the saved artifact itself, outside any distribution strategy.
         model = keras.models.load_model(run / "model.keras")
         probabilities = predict_probabilities(model, dataset.validation.images)
