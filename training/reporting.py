@@ -68,7 +68,7 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot
+    from matplotlib import pyplot, ticker
 
     epochs = [row["epoch"] for row in history]
     figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4))
@@ -78,6 +78,7 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
             if any(v is not None for v in values):
                 axis.plot(epochs, values, style, markersize=3, label=("validation " if prefix else "training ") + label)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         axis.legend()
