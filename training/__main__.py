@@ -56,8 +56,8 @@ def _list() -> None:
 
 
 def _train(args) -> int:
-    config = tasks.resolve(args.task, args.preset, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                           max_train_images=args.max_train_images)
+    config = tasks.resolve(args.task, args.preset, dataset=args.dataset, weights=args.weights, epochs=args.epochs,
+                           batch_size=args.batch_size, max_train_images=args.max_train_images)
     if args.strategy not in ("default", "mirrored", "multi-worker"):
         raise ValueError(f"unknown strategy {args.strategy!r}; known: default, mirrored, multi-worker")
     if args.resume and not args.run_dir:
@@ -68,7 +68,7 @@ def _train(args) -> int:
 
     options = RunOptions(preset=args.preset, data_dir=args.data_dir, strategy=args.strategy, resume=args.resume,
                          init_run=args.init_run, verbose=2 if args.quiet else "auto")
-    path = train(config, run_dir, options, weights=args.weights)
+    path = train(config, run_dir, options)
     if path is None:
         print("worker finished; the chief worker wrote the run")
         return 0

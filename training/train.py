@@ -124,13 +124,13 @@ def compile_model(model: keras.Model, config: TaskConfig, num_classes: int, step
     )
 
 
-def _initial_model(config: TaskConfig, dataset: ImageDataset, weights: str | None, init_run: str | None) -> keras.Model:
+def _initial_model(config: TaskConfig, dataset: ImageDataset, init_run: str | None) -> keras.Model:
     if not config.init_from:
         policy = "mixed_bfloat16" if config.mixed_precision else "float32"
         previous = keras.config.dtype_policy()
         keras.config.set_dtype_policy(policy)
         try:
-            return build_model(config, dataset.num_classes, weights)
+            return build_model(config, dataset.num_classes)
         finally:
             keras.config.set_dtype_policy(previous)
     if init_run is None:
@@ -173,7 +173,7 @@ def _cached_features(run: RunDirectory, name: str, features: keras.Model, images
 
 
 def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, state: dict | None,
-        options: RunOptions, weights: str | None, chief: bool) -> FitResult:
+        options: RunOptions, chief: bool) -> FitResult:
     num_classes = dataset.num_classes
     steps_per_epoch = max(1, -(-len(dataset.train) // config.batch_size))
     history = list(state["history"]) if state else []
@@ -181,7 +181,7 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
     full_start = run / "checkpoint" / "full_start.keras"
     with strategy.scope():
         if config.bottleneck:
-            full = keras.models.load_model(full_start) if full_start.is_file() else _initial_model(config, dataset, weights, options.init_run)
+            full = keras.models.load_model(full_start) if full_start.is_file() else _initial_model(config, dataset, options.init_run)
             if not full_start.is_file():
                 save_model_atomic(full, full_start)
             features_model, head = xception.split_for_bottleneck(full)
@@ -191,7 +191,7 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
             trained = keras.models.load_model(run.checkpoint_model)
             log.info("resuming %s from epoch %d", run.path, initial_epoch)
         else:
-            trained = head if config.bottleneck else _initial_model(config, dataset, weights, options.init_run)
+            trained = head if config.bottleneck else _initial_model(config, dataset, options.init_run)
             compile_model(trained, config, num_classes, steps_per_epoch)
     extra = {}
     train_x, validation_x = dataset.train.images, dataset.validation.images
@@ -239,13 +239,12 @@ def predict_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
 def _attach_log(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("training",):
-        logging.getLogger(name).addHandler(handler)
-        logging.getLogger(name).setLevel(logging.INFO)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
     return handler
 
 
-def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOptions(), weights: str | None = None) -> Path | None:
+def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOptions()) -> Path | None:
     """Trains ``config`` into ``run_dir``; returns the run directory (None on non-chief workers)."""
     if options.strategy == "multi-worker" and config.bottleneck:
         raise ValueError(f"task {config.name}: cached bottleneck features are not supported with --strategy multi-worker; "
@@ -258,7 +257,7 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
     if not options.resume:
         write_json(run / "config.json", {
             "task": config.to_json(), "preset": options.preset, "data_dir": options.data_dir,
-            "strategy": options.strategy, "init_run": options.init_run, "weights": weights or config.weights,
+            "strategy": options.strategy, "init_run": options.init_run,
             "command": sys.argv, "started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "versions": _versions(),
         })
@@ -280,7 +279,7 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
 
             result = autokeras_search.search(config, dataset, run, options)
         else:
-            result = fit(config, dataset, run, strategy, state, options, weights, chief)
+            result = fit(config, dataset, run, strategy, state, options, chief)
         save_model_atomic(float32_model(config, result.model, dataset.num_classes), run / "model.keras")
         # Evaluate the saved artifact itself, outside any distribution strategy.
         model = keras.models.load_model(run / "model.keras")
@@ -304,8 +303,7 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
         log.info("done: val top-1 %.4f, top-5 %.4f, %.1f s training", metrics["val_top1"], metrics["val_top5"], result.train_seconds)
         return run.path if chief else None
     finally:
-        for name in ("training",):
-            logging.getLogger(name).removeHandler(handler)
+        log.removeHandler(handler)
         handler.close()
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -37,7 +37,10 @@ def _call_builder(builder, config: TaskConfig, **kwargs) -> keras.Model:
 
 
 def build_model(config: TaskConfig, num_classes: int, weights: str | None = None) -> keras.Model:
-    """Builds the task's untrained model (AutoKeras models come from `autokeras_search` instead)."""
+    """Builds the task's untrained model (AutoKeras models come from `autokeras_search` instead).
+
+    ``weights`` overrides ``config.weights`` for pretrained bases (e.g. "none" to rebuild a copy).
+    """
     if config.architecture == "cnn":
         from training.models import cnn
 
