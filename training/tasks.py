@@ -147,7 +147,7 @@ _register(
         dataset="digits",
         architecture="cnn",
         input_size=(32, 32),
-        model=dict(filters=(32, 64), dense=(128,), batch_norm="all", dropout=0.25, dropout_after=(2,)),
+        model=dict(filters=(32, 64), dense=(128,), batch_norm="all", dropout=0.25, dropout_after=(2,), batch_norm_momentum=0.9),
         optimizer="adam",
         learning_rate=2e-3,
         batch_size=64,
@@ -181,7 +181,7 @@ _register(
     seed={},
     recommended=dict(
         model=dict(filters=(32, 64, 128), convs_per_block=2, dense=(), batch_norm="all",
-                   dropout=0.3, dropout_after=(), head="average", head_dropout=0.3),
+                   dropout=0.3, dropout_after=(), head="average", head_dropout=0.3, batch_norm_momentum=0.9),
         **_FROM_SCRATCH, learning_rate=2e-3,
     ),
     smoke={},
@@ -222,7 +222,7 @@ _register(
     ),
     seed={},
     recommended=dict(
-        model=dict(first_stride=2, first_kernel=5, batch_norm=True, dense=(1024, 1024), dropout=0.5),
+        model=dict(first_stride=2, first_kernel=5, batch_norm=True, dense=(1024, 1024), dropout=0.5, batch_norm_momentum=0.9),
         **_FROM_SCRATCH, learning_rate=1e-3,
     ),
     smoke={},

@@ -23,6 +23,7 @@ def build(
     batch_norm: bool = False,
     dense=(4096, 4096),
     dropout: float = 0.5,
+    batch_norm_momentum: float = 0.99,
 ) -> keras.Model:
     """Builds AlexNet; ``first_stride``/``first_kernel`` adapt the stem to small inputs."""
     inputs = pixel_input(config)
@@ -32,7 +33,7 @@ def build(
         stride = first_stride if index == 1 else 1
         x = layers.Conv2D(width, kernel, strides=stride, padding="same", use_bias=not batch_norm)(x)
         if batch_norm:
-            x = layers.BatchNormalization()(x)
+            x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
         x = layers.ReLU()(x)
         if index in POOL_AFTER:
             x = layers.MaxPooling2D(3, strides=2, padding="same")(x)

@@ -24,6 +24,7 @@ def build(
     dense=(2048, 1024, 1024, 512, 512),
     head: str = "flatten",
     head_dropout: float = 0.0,
+    batch_norm_momentum: float = 0.99,
 ) -> keras.Model:
     """Builds the CNN.
 
@@ -32,6 +33,8 @@ def build(
             convolution, before its ReLU) or "none".
         dropout_after: 1-based block numbers followed by ``dropout``.
         head: "flatten" (the study) or "average" (global average pooling).
+        batch_norm_momentum: Keras' default 0.99 averages the batch statistics over ~100 steps;
+            runs of a few hundred steps need a shorter memory (0.9) or inference lags training.
     """
     if batch_norm not in ("study", "all", "none"):
         raise ValueError(f"batch_norm must be 'study', 'all' or 'none', got {batch_norm!r}")
@@ -43,13 +46,13 @@ def build(
         for _ in range(convs_per_block):
             if batch_norm == "all":
                 x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
-                x = layers.BatchNormalization()(x)
+                x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
                 x = layers.ReLU()(x)
             else:
                 x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
         x = layers.MaxPooling2D(2, padding="same")(x)
         if batch_norm == "study" and block == 3:
-            x = layers.BatchNormalization()(x)
+            x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
         if block in dropout_after:
             x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x) if head == "flatten" else layers.GlobalAveragePooling2D()(x)
