@@ -25,12 +25,6 @@ from PIL import Image, ImageFile
 # Refuse, rather than silently zero-fill, images whose data stops early.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-RESIZE_METHOD = "bilinear"
-RESIZE_SEMANTICS = (
-    "bilinear (triangle filter), half-pixel centres, antialiased when shrinking "
-    "(Pillow BILINEAR); uint8 rounded and clipped"
-)
-
 
 class InvalidImageError(ValueError):
     """Raised when bytes or an array cannot be read as an image."""

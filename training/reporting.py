@@ -4,7 +4,6 @@ accuracy/loss curves drawn like the study's figures.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +55,6 @@ def write_history_csv(path: Path, history: list[dict]) -> None:
     for row in history:
         lines.append(",".join(str(row.get(key, "")) for key in keys))
     write_atomic(path, "\n".join(lines) + "\n")
-
-
-def read_history_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return [{k: (float(v) if v not in ("",) else None) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
 def plot_curves(history: list[dict], path: Path, title: str) -> None:

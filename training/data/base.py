@@ -63,10 +63,6 @@ class ImageDataset:
     def num_classes(self) -> int:
         return len(self.class_ids)
 
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return tuple(self.train.images.shape[1:3])
-
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
