@@ -21,11 +21,11 @@ def _options() -> tf.data.Options:
     return options
 
 
-def augment_batch(images: tf.Tensor, pad: int, seed: tf.Tensor | None = None) -> tf.Tensor:
+def augment_batch(images: tf.Tensor, pad: int) -> tf.Tensor:
     """Random horizontal flip and translation by up to ``pad`` pixels, per image, vectorised."""
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
-    flip = tf.random.uniform([batch], seed=None) < 0.5
+    flip = tf.random.uniform([batch]) < 0.5
     images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
     if pad <= 0:
         return images

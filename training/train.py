@@ -185,8 +185,6 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
             if not full_start.is_file():
                 save_model_atomic(full, full_start)
             features_model, head = xception.split_for_bottleneck(full)
-        else:
-            full = None
         if state:
             trained = keras.models.load_model(run.checkpoint_model)
             log.info("resuming %s from epoch %d", run.path, initial_epoch)
