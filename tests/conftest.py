@@ -17,6 +17,20 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_VARIABLE = "IMGCLF_DATA_DIR"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_stores(tmp_path_factory) -> dict[str, Path]:
+    """Every test (and every subprocess it starts) exports into session folders, never ~/bentoml."""
+    paths = {"BENTOML_HOME": tmp_path_factory.mktemp("bentoml"), "IMGCLF_EXPORT_ROOT": tmp_path_factory.mktemp("exports")}
+    saved = {key: os.environ.get(key) for key in paths}
+    os.environ.update({key: str(value) for key, value in paths.items()})
+    yield paths
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The folder of real datasets (`../shared/data` in CI), from $IMGCLF_DATA_DIR."""

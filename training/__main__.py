@@ -4,9 +4,12 @@
     python -m training train TASK --preset seed|recommended|smoke [--data-dir DIR] [--dataset folder] [--epochs N]
                                   [--run-dir DIR] [--strategy default|mirrored|multi-worker]
                                   [--resume] [--weights imagenet|none|PATH] [--init-run DIR]
+                                  [--no-export] [--export-root DIR] [--name NAME] [--no-store] [--int8]
+    python -m training export RUN_DIR [--name NAME] [--export-root DIR] [--no-store] [--int8]
     python -m training download cifar10|tiny-imagenet --dest DIR
 
-``--data-dir`` defaults to the IMGCLF_DATA_DIR environment variable.
+``--data-dir`` defaults to the IMGCLF_DATA_DIR environment variable, ``--export-root`` to
+IMGCLF_EXPORT_ROOT (else ./exports); the BentoML store is BentoML's own (BENTOML_HOME).
 """
 
 from __future__ import annotations
@@ -41,10 +44,40 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--weights", help="pretrained base: imagenet (download), none (random) or a local .h5 path")
     train.add_argument("--init-run", help="the run a fine-tuning task starts from (task6: a task5 run)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--no-export", action="store_true", help="do not export the trained model")
+    _export_options(train)
+    export = commands.add_parser("export", help="export a trained run: SavedModel + ONNX + model card + BentoML store")
+    export.add_argument("run_dir", help="the run folder (holding model.keras)")
+    export.add_argument("--data-dir", help="where the run's dataset is, for the parity check (default: the run's)")
+    _export_options(export)
     download = commands.add_parser("download", help="download an official dataset archive")
     download.add_argument("dataset", help="cifar10 or tiny-imagenet")
     download.add_argument("--dest", default=os.environ.get(DATA_DIR_VARIABLE) or "data", help="destination folder")
     return parser
+
+
+def _export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", help="model name (default: the task's, e.g. tinyimagenet-cnn)")
+    parser.add_argument("--export-root", help="TF Serving model base path (default: $IMGCLF_EXPORT_ROOT or ./exports)")
+    parser.add_argument("--no-store", action="store_true", help="do not save the export in the BentoML model store")
+    parser.add_argument("--int8", action="store_true", help="also build an int8 ONNX variant, measured on the validation data")
+
+
+def _export(run_dir, args, data_dir=None) -> None:
+    from training.export import export_run
+
+    result = export_run(run_dir, args.export_root, args.name, store=not args.no_store, data_dir=data_dir, int8=args.int8)
+    parity = result.card["parity"]
+    print(f"exported {result.name} version {result.version} to {result.path}"
+          + (f" and the BentoML store as {result.store_tag}" if result.store_tag else ""))
+    print(f"parity: ONNX vs Keras max |difference| {parity['onnx_vs_keras']['max_abs_difference']:.2g}; "
+          f"classify signature vs shared resize: max pixel difference {parity['classify_vs_shared_path']['max_pixel_difference']:.0f}, "
+          f"top-1 identical on {parity['classify_vs_shared_path']['inputs']} images ({parity['inputs']})")
+    if "int8" in result.card:
+        int8 = result.card["int8"]
+        print(f"int8: top-1 {int8['int8_top1']:.4f} vs {int8['float_top1']:.4f} float ({int8['accuracy_drop_points']:+.2f} points drop), "
+              f"speed-up {int8['speedup']['batch1']}x at batch 1, {int8['speedup']['batch32']}x at batch 32; "
+              f"{'usable' if int8['usable'] else 'not usable'} by the service")
 
 
 def _list() -> None:
@@ -62,6 +95,10 @@ def _train(args) -> int:
         raise ValueError(f"unknown strategy {args.strategy!r}; known: default, mirrored, multi-worker")
     if args.resume and not args.run_dir:
         raise ValueError("--resume needs --run-dir, the run to continue")
+    if not args.no_export and args.name:
+        from training.export import check_name
+
+        check_name(args.name)  # Before hours of training, not after.
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{args.task}-{args.preset}-{stamp}")
     from training.train import RunOptions, train
@@ -74,6 +111,8 @@ def _train(args) -> int:
         return 0
     print(f"run finished: {path}")
     print((path / "metrics.json").read_text())
+    if not args.no_export:
+        _export(path, args, args.data_dir)
     return 0
 
 
@@ -88,13 +127,20 @@ def main(argv: list[str] | None = None) -> int:
 
             print(download(args.dataset, args.dest))
             return 0
+        if args.command == "export":
+            _export(args.run_dir, args, args.data_dir)
+            return 0
         return _train(args)
     except Exception as error:  # One clear line for the user's mistakes; tracebacks for our bugs.
         from training.errors import USER_ERRORS
+        from training.export.parity import ParityError
 
         if isinstance(error, USER_ERRORS):
             print(f"error: {error}", file=sys.stderr)
             return 2
+        if isinstance(error, ParityError):
+            print(f"error: export refused: {error}", file=sys.stderr)
+            return 1
         raise
 
 

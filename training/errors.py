@@ -2,8 +2,9 @@
 
 from training.data.base import DatasetError
 from training.data.download import DownloadError
-from training.models.xception import WeightsError
+from training.export import ExportError
+from training.models.weights import WeightsError
 from training.run_dir import RunDirectoryError
 
 # ValueError covers bad task, preset and option values (raised by `training.tasks`).
-USER_ERRORS = (DatasetError, DownloadError, WeightsError, RunDirectoryError, ValueError)
+USER_ERRORS = (DatasetError, DownloadError, ExportError, WeightsError, RunDirectoryError, ValueError)

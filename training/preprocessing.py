@@ -26,6 +26,18 @@ from PIL import Image, ImageFile
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
+# The two transforms in words, for model cards and the service's model metadata.
+DECODE_SEMANTICS = (
+    "decoded to 8-bit RGB: grayscale and palette images become RGB, alpha is dropped (not composited), "
+    "16-bit images are scaled to 8 bits, an animation gives its first frame"
+)
+RESIZE_SEMANTICS = (
+    "bilinear (triangle filter) with half-pixel centres, antialiased when shrinking, rounded to whole grey "
+    "levels: Pillow's Image.Resampling.BILINEAR on uint8, which tf.image.resize(method='bilinear', "
+    "antialias=True) matches within one grey level"
+)
+
+
 class InvalidImageError(ValueError):
     """Raised when bytes or an array cannot be read as an image."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     payload = data.encode() if isinstance(data, str) else data
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide run and export files from other users.
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
             stream.flush()
@@ -54,6 +56,18 @@ def save_model_atomic(model, path: Path) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """Copies a folder tree file by file (into ``target``, created if needed); a write error
+    surfaces as its own OSError (``shutil.copytree`` would wrap it in a list)."""
+    Path(target).mkdir(parents=True, exist_ok=True)
+    for path in sorted(Path(source).rglob("*")):
+        destination = Path(target) / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+        else:
+            shutil.copyfile(path, destination)
 
 
 def write_json(path: Path, value: Any) -> None:

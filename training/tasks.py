@@ -36,6 +36,8 @@ WEIGHTS = ("imagenet", "none")
 class TaskConfig:
     name: str
     title: str
+    # The exported model's name (TF Serving folder, BentoML tag, service route).
+    export_name: str
     dataset: str
     architecture: str
     input_size: tuple[int, int]
@@ -144,6 +146,7 @@ _register(
     TaskConfig(
         name="demo",
         title="Demo: small CNN on scikit-learn's bundled digits (no download)",
+        export_name="digits-cnn",
         dataset="digits",
         architecture="cnn",
         input_size=(32, 32),
@@ -163,6 +166,7 @@ _register(
     TaskConfig(
         name="task1",
         title="Custom 18-layer CNN on Tiny ImageNet 32x32",
+        export_name="tinyimagenet-cnn",
         dataset="tiny-imagenet",
         architecture="cnn",
         input_size=(32, 32),
@@ -191,6 +195,7 @@ _register(
     TaskConfig(
         name="task2",
         title="AutoKeras ImageClassifier search on Tiny ImageNet 32x32",
+        export_name="tinyimagenet-autokeras",
         dataset="tiny-imagenet",
         architecture="autokeras",
         input_size=(32, 32),
@@ -211,6 +216,7 @@ _register(
     TaskConfig(
         name="task3",
         title="AlexNet on Tiny ImageNet 32x32 (optionally 224x224)",
+        export_name="tinyimagenet-alexnet",
         dataset="tiny-imagenet",
         architecture="alexnet",
         input_size=(32, 32),
@@ -232,6 +238,7 @@ _register(
     TaskConfig(
         name="task4",
         title="Xception (ImageNet weights) frozen base + dense head on Tiny ImageNet 71x71",
+        export_name="tinyimagenet-xception",
         dataset="tiny-imagenet",
         architecture="xception",
         input_size=(71, 71),
@@ -256,6 +263,7 @@ _register(
     TaskConfig(
         name="task5",
         title="Xception (ImageNet weights) transfer learning on CIFAR-10 71x71",
+        export_name="cifar10-xception-transfer",
         dataset="cifar10",
         architecture="xception",
         input_size=(71, 71),
@@ -280,6 +288,7 @@ _register(
     TaskConfig(
         name="task6",
         title="Fine-tuning the task5 model: unfreeze the top Xception blocks",
+        export_name="cifar10-xception-finetuned",
         dataset="cifar10",
         architecture="xception",
         input_size=(71, 71),

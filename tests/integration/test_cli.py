@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,7 @@ def _digest(folder: Path) -> dict[str, str]:
 
 def test_run_dir_holding_another_run_is_refused_and_kept(tmp_path):
     run = tmp_path / "run"
-    first = run_cli("train", "demo", "--preset", "smoke", "--run-dir", str(run), "--quiet")
+    first = run_cli("train", "demo", "--preset", "smoke", "--run-dir", str(run), "--quiet", "--no-export")
     assert first.returncode == 0, first.stderr[-3000:]
     before = _digest(run)
     second = run_cli("train", "task1", "--preset", "smoke", "--run-dir", str(run))
@@ -110,6 +111,10 @@ def test_own_image_folder_with_a_corrupt_jpeg_trains_and_counts_it(tmp_path):
     assert "1 files skipped" in log and "truncated.jpg" in log
     labels = json.loads((tmp_path / "run" / "labels.json").read_text())
     assert labels["class_ids"] == ["circles", "dots", "stripes"]
+    # Exported under a name taken from the user's data, not the Tiny ImageNet task's name.
+    assert "exported pets-cnn version 1" in result.stdout
+    card = json.loads((Path(os.environ["IMGCLF_EXPORT_ROOT"]) / "pets-cnn" / "1" / "model_card.json").read_text())
+    assert card["dataset"]["source"] == "folder" and card["labels"]["count"] == 3
 
 
 def test_imagenet_weights_unreachable_names_both_options(tmp_path, real_data_dir):

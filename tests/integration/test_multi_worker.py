@@ -35,7 +35,7 @@ def test_two_workers_train_together(tmp_path):
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "training", "train", "demo", "--preset", "smoke", "--strategy", "multi-worker",
-             "--run-dir", str(tmp_path / "run"), "--quiet"],
+             "--run-dir", str(tmp_path / "run"), "--quiet", "--no-export"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = []
     try:

@@ -21,7 +21,7 @@ EPOCHS = 40
 
 def test_sigkill_then_resume_loses_at_most_one_epoch(tmp_path):
     run = tmp_path / "run"
-    args = ["train", "demo", "--preset", "smoke", "--epochs", str(EPOCHS), "--run-dir", str(run), "--quiet"]
+    args = ["train", "demo", "--preset", "smoke", "--epochs", str(EPOCHS), "--run-dir", str(run), "--quiet", "--no-export"]
     process = subprocess.Popen([sys.executable, "-m", "training", *args], cwd=ROOT,
                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -42,7 +42,7 @@ def test_sigkill_then_resume_loses_at_most_one_epoch(tmp_path):
     assert 2 <= killed_at < EPOCHS, "the run finished before it could be killed"
     assert not (run / "metrics.json").exists()
 
-    resumed = run_cli("train", "demo", "--preset", "smoke", "--epochs", str(EPOCHS), "--run-dir", str(run), "--resume", "--quiet")
+    resumed = run_cli("train", "demo", "--preset", "smoke", "--epochs", str(EPOCHS), "--run-dir", str(run), "--resume", "--quiet", "--no-export")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming {run} from epoch {killed_at}" in (run / "train.log").read_text()
     history = (run / "history.csv").read_text().splitlines()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import inspect
 
-import keras
-
 from training.tasks import TaskConfig
 
 INPUT_NAME = "pixels"
@@ -18,10 +16,14 @@ OUTPUT_NAME = "probabilities"
 
 
 def pixel_input(config: TaskConfig) -> keras.KerasTensor:
+    import keras
+
     return keras.Input(shape=(*config.input_size, 3), dtype="float32", name=INPUT_NAME)
 
 
 def classifier_output(x, num_classes: int):
+    import keras
+
     return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name=OUTPUT_NAME)(x)
 
 

@@ -17,14 +17,12 @@ from keras import layers
 
 from training.models import INPUT_NAME, classifier_output, pixel_input
 
+from training.models.weights import WeightsError
+
 log = logging.getLogger(__name__)
 
 BASE_NAME = "xception"
 MIN_INPUT = 71
-
-
-class WeightsError(RuntimeError):
-    """Pretrained weights could not be found or loaded."""
 
 
 def head_layers(spec, num_classes: int) -> list[keras.layers.Layer]:

@@ -1,0 +1,153 @@
+"""The parity checks every export runs before it is committed.
+
+1. ONNX Runtime vs Keras on the same pixels: the largest absolute difference of probabilities
+   must be at most `MAX_PROBABILITY_DIFFERENCE` and the top-1 classes identical.
+2. The SavedModel's ``classify`` signature (decode + resize in the TensorFlow graph) vs the
+   project's own path (`training.preprocessing.load_image`, then ONNX Runtime), on the same
+   encoded image bytes: identical top-1; the largest pixel difference between the two
+   preprocessings is measured and recorded.
+
+A top-1 disagreement only counts when the reference's top class leads the other pick by more
+than `TIE_MARGIN` (in probability): below that the two classes are tied within arithmetic noise
+(untrained smoke models produce such ties), and either answer is right. Ties are reported.
+
+The inputs are real images where the run's dataset is at hand: validation images (topped up
+with training images), encoded as JPEG, PNG, grayscale PNG, RGBA PNG, GIF and BMP at sizes above,
+at and below the model's input size, so that both the decoders and the resize in both
+directions are exercised. Without the dataset, seeded random images stand in, and the model
+card says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+
+import numpy as np
+from PIL import Image
+
+from training.preprocessing import load_image, resize_bilinear
+
+log = logging.getLogger("training")
+
+SAMPLE_COUNT = 64
+MAX_PROBABILITY_DIFFERENCE = 1e-4
+TIE_MARGIN = 1e-3
+
+
+class ParityError(RuntimeError):
+    """An exported artifact does not reproduce the Keras model's predictions."""
+
+
+@dataclasses.dataclass
+class Samples:
+    pixels: np.ndarray  # uint8 [N, H, W, 3] at the model's input size
+    encoded: list[bytes]
+    formats: list[str]
+    source: str
+
+
+def _scaled(size: tuple[int, int], numerator: int, denominator: int, extra: int) -> tuple[int, int]:
+    return max(1, size[0] * numerator // denominator + extra), max(1, size[1] * numerator // denominator + extra * 2)
+
+
+def encode_variants(pixels: np.ndarray) -> tuple[list[bytes], list[str]]:
+    """Each image encoded in one of six format/size variants (cycled), as a client might send it."""
+    encoded, formats = [], []
+    size = pixels.shape[1:3]
+    for index, image in enumerate(pixels):
+        variant = index % 6
+        if variant == 0:
+            target, mode, fmt, options = _scaled(size, 2, 1, 0), "RGB", "JPEG", {"quality": 92}
+        elif variant == 1:
+            target, mode, fmt, options = _scaled(size, 3, 2, 1), "RGB", "PNG", {}
+        elif variant == 2:
+            target, mode, fmt, options = tuple(size), "RGB", "BMP", {}
+        elif variant == 3:
+            target, mode, fmt, options = _scaled(size, 4, 3, 0), "P", "GIF", {}
+        elif variant == 4:
+            target, mode, fmt, options = _scaled(size, 1, 2, 3), "L", "PNG", {}
+        else:
+            target, mode, fmt, options = _scaled(size, 4, 1, 1), "RGBA", "PNG", {}
+        picture = Image.fromarray(resize_bilinear(image, target), "RGB")
+        if mode == "P":
+            picture = picture.quantize(256)
+        elif mode != "RGB":
+            picture = picture.convert(mode)
+        buffer = io.BytesIO()
+        picture.save(buffer, fmt, **options)
+        encoded.append(buffer.getvalue())
+        formats.append(f"{fmt.lower()}{'-' + mode.lower() if mode not in ('RGB', 'P') else ''} {target[0]}x{target[1]}")
+    return encoded, formats
+
+
+def random_samples(size: tuple[int, int], count: int = SAMPLE_COUNT, seed: int = 0) -> np.ndarray:
+    """Seeded smooth random images (noise upscaled), standing in when no dataset is at hand."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (count, max(2, size[0] // 4), max(2, size[1] // 4), 3), dtype=np.uint8)
+    return np.stack([resize_bilinear(image, size) for image in coarse])
+
+
+def samples_from(images: np.ndarray | None, size: tuple[int, int], source: str) -> Samples:
+    images = np.zeros((0, *size, 3), np.uint8) if images is None else np.asarray(images, np.uint8)[:SAMPLE_COUNT]
+    if len(images) < SAMPLE_COUNT:
+        filler = random_samples(size, SAMPLE_COUNT - len(images))
+        source = f"{source} + {len(filler)} random images" if len(images) else "seeded random images (no dataset at hand)"
+        images = np.concatenate([images, filler])
+    encoded, formats = encode_variants(images)
+    return Samples(images, encoded, formats, source)
+
+
+def _top1_disagreements(reference: np.ndarray, other: np.ndarray) -> tuple[int, int]:
+    """(real disagreements, ties): rows whose argmax differ, split by the reference's margin."""
+    ref_top, other_top = reference.argmax(axis=1), other.argmax(axis=1)
+    rows = np.flatnonzero(ref_top != other_top)
+    margins = reference[rows, ref_top[rows]] - reference[rows, other_top[rows]]
+    return int((margins > TIE_MARGIN).sum()), int((margins <= TIE_MARGIN).sum())
+
+
+def check_onnx_against_keras(keras_probabilities: np.ndarray, onnx_probabilities: np.ndarray) -> dict:
+    difference = float(np.abs(keras_probabilities - onnx_probabilities).max())
+    disagreements, ties = _top1_disagreements(keras_probabilities, onnx_probabilities)
+    result = {"inputs": len(keras_probabilities), "max_abs_difference": difference,
+              "top1_disagreements": disagreements, "top1_ties": ties}
+    if difference > MAX_PROBABILITY_DIFFERENCE or disagreements:
+        raise ParityError(f"ONNX Runtime does not reproduce Keras: max |difference| {difference:.3g} "
+                          f"(limit {MAX_PROBABILITY_DIFFERENCE:g}), {disagreements} top-1 disagreements of {len(keras_probabilities)}")
+    return result
+
+
+def check_classify_against_shared_path(saved, onnx_session, samples: Samples) -> dict:
+    """The loaded SavedModel's ``classify`` vs `load_image` + ONNX Runtime on the same image bytes."""
+    import tensorflow as tf
+
+    from training.export.onnx_model import run
+
+    size = samples.pixels.shape[1:3]
+    shared_pixels = np.stack([load_image(data, size) for data in samples.encoded]).astype(np.float32)
+    batch = tf.constant(samples.encoded)
+    graph_pixels = saved.preprocess(batch).numpy()
+    pixel_difference = np.abs(graph_pixels - shared_pixels).reshape(len(shared_pixels), -1).max(axis=1)
+    classified = saved.signatures["classify"](images=batch)
+    graph_top1 = classified["class_index"].numpy()[:, 0]
+    shared = run(onnx_session, shared_pixels)
+    shared_top1 = shared.argmax(axis=1)
+    rows = np.flatnonzero(graph_top1 != shared_top1)
+    margins = shared[rows, shared_top1[rows]] - shared[rows, graph_top1[rows]]
+    disagreements = int((margins > TIE_MARGIN).sum())
+    worst = int(pixel_difference.argmax())
+    result = {
+        "inputs": len(samples.encoded),
+        "max_pixel_difference": float(pixel_difference.max()),
+        "mean_pixel_difference": float(np.abs(graph_pixels - shared_pixels).mean()),
+        "worst_pixel_input": samples.formats[worst],
+        "top1_disagreements": disagreements,
+        "top1_ties": int(len(rows) - disagreements),
+    }
+    if disagreements:
+        detail = ", ".join(samples.formats[i] for i in rows[margins > TIE_MARGIN][:5])
+        raise ParityError(f"the SavedModel's classify signature and the shared decode + resize + ONNX path disagree "
+                          f"on the top-1 class of {disagreements} of {len(samples.encoded)} images ({detail}); "
+                          f"largest pixel difference {result['max_pixel_difference']:.0f}")
+    return result
