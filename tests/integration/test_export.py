@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.integration.conftest import SMOKE_ORDER, run_cli
+from tests.integration.export_check import check
 from training import tasks
 from training.data import Limits, load_dataset
 from training.export.parity import encode_variants
@@ -164,25 +165,26 @@ def test_bentoml_models_export_and_import_round_trip(smoke_runs, tmp_path):
         assert hashlib.sha256((copy / name).read_bytes()).hexdigest() == digest, name
 
 
-def test_reexport_adds_a_version_and_keeps_the_old_one(smoke_runs, tmp_path):
-    root = tmp_path / "exports"
-    for expected in (1, 2):
-        result = run_cli("export", str(smoke_runs["demo"]), "--export-root", str(root), "--name", "demo-versions")
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert f"exported demo-versions version {expected}" in result.stdout
-    assert sorted(p.name for p in (root / "demo-versions").iterdir() if not p.name.startswith(".")) == ["1", "2"]
-    first = json.loads((root / "demo-versions" / "1" / "model_card.json").read_text())
-    second = json.loads((root / "demo-versions" / "2" / "model_card.json").read_text())
-    assert (first["version"], second["version"]) == (1, 2)
-    # Same model, same answers (tf2onnx's node names differ between conversions, so the bytes may not).
+def test_reexport_adds_a_version_and_keeps_the_old_one(demo_export, tmp_path):
     import onnxruntime
 
+    from tests.integration.test_export_failures import copy_previous, store_versions
+
+    root, store = copy_previous(demo_export, tmp_path)
+    before = check(root / "digits-cnn")
+    result = run_cli("export", str(demo_export["run"]), "--export-root", str(root), env={"BENTOML_HOME": str(store)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "exported digits-cnn version 2" in result.stdout
+    assert before["complete"] == [1] and check(root / "digits-cnn")["complete"] == [1, 2]
+    first = json.loads((root / "digits-cnn" / "1" / "model_card.json").read_text())
+    second = json.loads((root / "digits-cnn" / "2" / "model_card.json").read_text())
+    assert (first["version"], second["version"]) == (1, 2)
+    assert store_versions(store) == ["1", "2"]
+    # Same model, same answers (tf2onnx's node names differ between conversions, so the bytes may not).
     pixels = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
-    answers = [onnxruntime.InferenceSession(str(root / "demo-versions" / v / "model.onnx")).run(None, {"pixels": pixels})[0]
+    answers = [onnxruntime.InferenceSession(str(root / "digits-cnn" / v / "model.onnx")).run(None, {"pixels": pixels})[0]
                for v in ("1", "2")]
     np.testing.assert_array_equal(answers[0], answers[1])
-    listed = json.loads(bentoml_cli("models", "list", "demo-versions", "-o", "json").stdout)
-    assert sorted(entry["tag"] for entry in listed) == ["demo-versions:1", "demo-versions:2"]
 
 
 def test_int8_variant_is_measured_on_validation_data_and_recorded(smoke_runs, tmp_path):

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,23 +35,13 @@ def _namespaces_work() -> bool:
 needs_namespaces = pytest.mark.skipif(not _namespaces_work(), reason="unshare -rm (user + mount namespaces) unavailable")
 
 
-@pytest.fixture(scope="module")
-def previous(smoke_runs, tmp_path_factory) -> dict[str, Path]:
-    """An export root and a BentoML store holding version 1 of the demo model."""
-    base = tmp_path_factory.mktemp("previous")
-    env = {"BENTOML_HOME": str(base / "store")}
-    result = run_cli("export", str(smoke_runs["demo"]), "--export-root", str(base / "exports"), env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return {"exports": base / "exports", "store": base / "store", "run": smoke_runs["demo"]}
-
-
-def _copy_previous(previous: dict, tmp_path: Path) -> tuple[Path, Path]:
-    shutil.copytree(previous["exports"], tmp_path / "exports", symlinks=True)
-    shutil.copytree(previous["store"], tmp_path / "store", symlinks=True)
+def copy_previous(demo_export: dict, tmp_path: Path) -> tuple[Path, Path]:
+    shutil.copytree(demo_export["exports"], tmp_path / "exports", symlinks=True)
+    shutil.copytree(demo_export["store"], tmp_path / "store", symlinks=True)
     return tmp_path / "exports", tmp_path / "store"
 
 
-def _store_versions(store: Path) -> list[str]:
+def store_versions(store: Path) -> list[str]:
     folder = store / "models" / NAME
     return sorted(p.name for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
 
@@ -111,37 +102,37 @@ def test_bad_name_is_refused_before_training(tmp_path):
 
 
 @needs_namespaces
-def test_read_only_export_root_fails_clearly_and_keeps_previous_versions(previous, tmp_path):
-    root, store = _copy_previous(previous, tmp_path)
+def test_read_only_export_root_fails_clearly_and_keeps_previous_versions(demo_export, tmp_path):
+    root, store = copy_previous(demo_export, tmp_path)
     setup = f"mount --bind {root} {root} && mount -o remount,ro,bind {root}"
-    result = _export_in_namespace(setup, root, store, previous["run"], tmp_path / "report.json")
+    result = _export_in_namespace(setup, root, store, demo_export["run"], tmp_path / "report.json")
     assert result.returncode == 2, result.stderr[-3000:]
     assert "cannot write" in result.stderr and "Read-only file system" in result.stderr
     assert json.loads((tmp_path / "report.json").read_text()) == {"complete": [1], "incomplete": [], "temporary": []}
-    assert _store_versions(store) == ["1"]
+    assert store_versions(store) == ["1"]
 
 
 @needs_namespaces
-def test_full_disk_fails_clearly_and_keeps_previous_versions(previous, tmp_path):
-    root, store = _copy_previous(previous, tmp_path)
+def test_full_disk_fails_clearly_and_keeps_previous_versions(demo_export, tmp_path):
+    root, store = copy_previous(demo_export, tmp_path)
     shutil.copytree(root, tmp_path / "saved")
     # A tmpfs holding version 1, filled up until 1 MiB is left: too little for the new version.
     setup = (f"mount -t tmpfs -o size=24m tmpfs {root} && cp -a {tmp_path / 'saved'}/. {root}/ && "
              f"(dd if=/dev/zero of={root}/filler bs=1M 2>/dev/null || true) && truncate -s -1M {root}/filler")
-    result = _export_in_namespace(setup, root, store, previous["run"], tmp_path / "report.json")
+    result = _export_in_namespace(setup, root, store, demo_export["run"], tmp_path / "report.json")
     assert result.returncode == 2, result.stderr[-3000:]
     assert "cannot write the export of digits-cnn" in result.stderr and "No space left on device" in result.stderr
     assert "earlier versions are untouched" in result.stderr
     assert json.loads((tmp_path / "report.json").read_text()) == {"complete": [1], "incomplete": [], "temporary": []}
-    assert _store_versions(store) == ["1"]
+    assert store_versions(store) == ["1"]
 
 
-def test_export_killed_midway_leaves_only_complete_versions(previous, tmp_path):
-    root, store = _copy_previous(previous, tmp_path)
+def test_export_killed_midway_leaves_only_complete_versions(demo_export, tmp_path):
+    root, store = copy_previous(demo_export, tmp_path)
     env = {"BENTOML_HOME": str(store)}
-    scratch_root = Path(os.environ.get("TMPDIR", "/tmp"))
-    for stage in ("built", "staged", "stored"):
-        result = run_cli("export", str(previous["run"]), "--export-root", str(root), env={**env, "IMGCLF_EXPORT_CRASH_AT": stage})
+    scratch_root = Path(tempfile.gettempdir())
+    for stage in ("staged", "stored"):
+        result = run_cli("export", str(demo_export["run"]), "--export-root", str(root), env={**env, "IMGCLF_EXPORT_CRASH_AT": stage})
         assert result.returncode == -signal.SIGKILL, (stage, result.stderr[-2000:])
         report = check(root / NAME)
         # A server scanning the root sees version 1 only; anything else is a hidden temporary folder.
@@ -149,13 +140,13 @@ def test_export_killed_midway_leaves_only_complete_versions(previous, tmp_path):
         assert all(name.startswith(".tmp-") for name in report["temporary"])
         assert check(store / "models" / NAME)["incomplete"] == [], stage
     # The "stored" crash committed version 2 to the store (complete, a copy of the staged export).
-    assert _store_versions(store) == ["1", "2"]
+    assert store_versions(store) == ["1", "2"]
     assert check(store / "models" / NAME)["incomplete"] == []
-    recovered = run_cli("export", str(previous["run"]), "--export-root", str(root), env=env)
+    recovered = run_cli("export", str(demo_export["run"]), "--export-root", str(root), env=env)
     assert recovered.returncode == 0, recovered.stderr[-3000:]
     assert "exported digits-cnn version 3" in recovered.stdout
     assert check(root / NAME) == {"complete": [1, 3], "incomplete": [], "temporary": []}
-    assert _store_versions(store) == ["1", "2", "3"]
+    assert store_versions(store) == ["1", "2", "3"]
     leftovers = [p for p in scratch_root.glob("imgclf-export-*") if not _alive(int(p.name.split("-")[2]))]
     assert leftovers == []
 

@@ -189,7 +189,6 @@ def export_run(run_dir: str | Path, export_root: str | Path | None = None, name:
     scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     try:
         card = _build(run_dir, run_config, labels, metrics, name, scratch, data_dir, int8)
-        _crash_point("built")
         return _publish(name, folder, scratch, card, store)
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG):
