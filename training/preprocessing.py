@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 # Refuse, rather than silently zero-fill, images whose data stops early.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -29,7 +29,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # The two transforms in words, for model cards and the service's model metadata.
 DECODE_SEMANTICS = (
     "decoded to 8-bit RGB: grayscale and palette images become RGB, alpha is dropped (not composited), "
-    "16-bit images are scaled to 8 bits, an animation gives its first frame"
+    "16-bit images are scaled to 8 bits, an animation gives its first frame, EXIF orientation is applied"
 )
 RESIZE_SEMANTICS = (
     "bilinear (triangle filter) with half-pixel centres, antialiased when shrinking, rounded to whole grey "
@@ -102,17 +102,28 @@ def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack(channels, axis=2)
 
 
-def decode_image(data: bytes) -> np.ndarray:
+class ImageTooLargeError(InvalidImageError):
+    """The image's header declares more pixels than allowed (raised before the pixels are decoded)."""
+
+
+def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """Decodes encoded image bytes (JPEG, PNG, GIF, BMP, WebP...) to an RGB uint8 array.
 
     Grayscale, palette, CMYK, 16-bit and alpha images all become 8-bit RGB; an animated image
-    gives its first frame. Raises `InvalidImageError` naming the problem on anything else.
+    gives its first frame; an EXIF orientation is applied. ``max_pixels`` refuses, from the
+    header alone, an image declaring more pixels (`ImageTooLargeError`). Raises
+    `InvalidImageError` naming the problem on anything else.
     """
     if not data:
         raise InvalidImageError("image data is empty")
     try:
         with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageTooLargeError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
             image.load()
+            if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: show it as the camera meant.
+                image = ImageOps.exif_transpose(image)
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 array = np.asarray(image, dtype=np.float64)
                 scale = 255.0 / 65535.0 if array.max(initial=0) > 255 else 1.0
@@ -126,6 +137,6 @@ def decode_image(data: bytes) -> np.ndarray:
         raise InvalidImageError(f"cannot decode image: {error}") from error
 
 
-def load_image(data: bytes, size: tuple[int, int]) -> np.ndarray:
+def load_image(data: bytes, size: tuple[int, int], max_pixels: int | None = None) -> np.ndarray:
     """Decodes image bytes and resizes them bilinearly: the model-input transform of the project."""
-    return resize_bilinear(decode_image(data), size)
+    return resize_bilinear(decode_image(data, max_pixels), size)

@@ -1,0 +1,155 @@
+"""The HTTP routes (an ASGI app that the BentoML service mounts at /).
+
+    POST /classify          images (multipart files, JSON base64, or a raw image body) -> top-k classes
+    POST /predict           raw pixel arrays (JSON) -> probabilities
+    GET  /models            the served models
+    GET  /models/{name}     one model: versions, input size, labels, preprocessing, metrics
+    TensorFlow Serving's REST API (see tf_serving_rest.py):
+    POST /v1/models/{name}[/versions/{v}]:predict, GET /v1/models/{name}[/versions/{v}][/metadata]
+
+``model``, ``version`` and ``top_k`` come from the JSON body, the multipart form or the query.
+Errors are ``{"error": message}`` with 400 (bad input), 404 (unknown model or version),
+413 (over a limit) or 503.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from serving import inference, tf_serving_rest
+from serving.errors import InvalidInput, PayloadTooLarge, ServingError
+from serving.state import current
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes the size limit."""
+    limit = current().settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> dict:
+    try:
+        value = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"malformed JSON body: {error}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"the JSON body must be an object, got {type(value).__name__}")
+    return value
+
+
+def decode_base64(value, where: str) -> bytes:
+    if isinstance(value, dict) and "b64" in value:
+        value = value["b64"]
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where} must be a base64 string (or {{\"b64\": ...}}), got {type(value).__name__}")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidInput(f"{where} is not valid base64: {error}") from None
+
+
+async def _classify_request(request: Request) -> tuple[list[bytes], dict]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    options = dict(request.query_params)
+    if content_type == "multipart/form-data":
+        limit = current().settings
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit.max_body_bytes:
+            raise PayloadTooLarge(f"request body of {declared} bytes is over the limit of {limit.max_body_bytes} bytes")
+        try:
+            form = await request.form(max_files=limit.max_batch + 1, max_part_size=limit.max_body_bytes)
+        except Exception as error:
+            raise InvalidInput(f"malformed multipart body: {error}") from None
+        blobs = []
+        for key, value in form.multi_items():
+            if hasattr(value, "read"):
+                blobs.append(await value.read())
+            elif key in ("model", "version", "top_k"):
+                options[key] = value
+        return blobs, options
+    body = await read_body(request)
+    if content_type in ("application/json", ""):
+        if not body and content_type == "":
+            raise InvalidInput("empty request: send images as multipart files, JSON {\"images\": [base64...]} or an image body")
+        payload = parse_json(body)
+        images = payload.get("images", payload.get("image"))
+        if images is None:
+            raise InvalidInput("the JSON body needs \"images\": a list of base64-encoded images")
+        if not isinstance(images, list):
+            images = [images]
+        options.update({k: payload[k] for k in ("model", "version", "top_k") if k in payload})
+        return [decode_base64(value, f"images[{i}]") for i, value in enumerate(images)], options
+    return [body], options  # A raw image body (image/jpeg, application/octet-stream...).
+
+
+async def classify(request: Request) -> JSONResponse:
+    blobs, options = await _classify_request(request)
+    state = current()
+    model = state.repository.get(options.get("model"), options.get("version"))
+    top_k = inference.check_top_k(options.get("top_k"), model, state.settings)
+    predictions = await state.classify(model, blobs, top_k)
+    return JSONResponse({"model": model.name, "version": model.version, "predictions": predictions})
+
+
+async def predict(request: Request) -> JSONResponse:
+    payload = parse_json(await read_body(request))
+    pixels = payload.get("pixels", payload.get("instances"))
+    if not isinstance(pixels, list):
+        raise InvalidInput("the JSON body needs \"pixels\": a list of images, each [height][width] or [height][width][channels]")
+    state = current()
+    model = state.repository.get(payload.get("model"), payload.get("version"))
+    probabilities = await state.predict_arrays(model, pixels)
+    return JSONResponse({"model": model.name, "version": model.version, "probabilities": probabilities.tolist()})
+
+
+async def list_models(request: Request) -> JSONResponse:
+    state = current()
+    return JSONResponse({"default": state.repository.default, "models": state.repository.describe()})
+
+
+async def get_model(request: Request) -> JSONResponse:
+    repository = current().repository
+    name = request.path_params["name"]
+    latest = repository.get(name, request.query_params.get("version"))
+    return JSONResponse({**latest.describe(), "versions": sorted(repository.models[name])})
+
+
+def _error_response(request: Request, error: Exception) -> JSONResponse:
+    if isinstance(error, ServingError):
+        return JSONResponse({"error": error.message}, status_code=error.http_status)
+    return JSONResponse({"error": f"internal error: {type(error).__name__}"}, status_code=500)
+
+
+def _guard(handler):
+    async def guarded(request: Request):
+        try:
+            return await handler(request)
+        except ServingError as error:
+            return _error_response(request, error)
+    guarded.__name__ = handler.__name__
+    return guarded
+
+
+app = Starlette(routes=[
+    Route("/classify", _guard(classify), methods=["POST"]),
+    Route("/predict", _guard(predict), methods=["POST"]),
+    Route("/models", _guard(list_models), methods=["GET"]),
+    Route("/models/{name}", _guard(get_model), methods=["GET"]),
+    Route("/v1/models/{rest:path}", _guard(tf_serving_rest.handle), methods=["GET", "POST"]),
+])

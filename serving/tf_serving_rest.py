@@ -1,0 +1,124 @@
+"""TensorFlow Serving's REST API over the same models, so a TF Serving client works unchanged.
+
+    POST /v1/models/{name}[/versions/{v}]:predict   {"signature_name"?, "instances": [...]} or {"inputs": ...}
+    GET  /v1/models/{name}[/versions/{v}]           model status
+    GET  /v1/models/{name}[/versions/{v}]/metadata  signatures, as the exported SavedModel declares them
+
+Signatures: ``serving_default`` takes ``pixels`` (float, [batch, H, W, 3], 0-255) and returns
+``probabilities``; ``classify`` takes ``images`` as ``{"b64": ...}`` encoded image bytes and
+returns ``class_index``, ``label``, ``name``, ``score`` (top k = min(5, classes)). Without
+``signature_name``, instances of ``{"b64": ...}`` go to ``classify``, arrays to ``serving_default``.
+Errors: ``{"error": message}``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from serving.errors import InvalidInput, ModelNotFound
+from serving.repository import ServedModel
+from serving.state import current
+
+PATH = re.compile(r"(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?::(?P<verb>predict)|/(?P<metadata>metadata))?")
+TOP_K = 5
+
+
+def _tensor_info(name: str, dtype: str, dims: list[int], signature: str) -> dict:
+    return {"dtype": dtype, "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False},
+            "name": f"{signature}_{name}:0"}
+
+
+def signature_defs(model: ServedModel) -> dict:
+    height, width = model.input_size
+    k = min(TOP_K, model.num_classes)
+    return {
+        "serving_default": {
+            "inputs": {"pixels": _tensor_info("pixels", "DT_FLOAT", [-1, height, width, 3], "serving_default")},
+            "outputs": {"probabilities": _tensor_info("probabilities", "DT_FLOAT", [-1, model.num_classes], "StatefulPartitionedCall")},
+            "method_name": "tensorflow/serving/predict",
+        },
+        "classify": {
+            "inputs": {"images": _tensor_info("images", "DT_STRING", [-1], "classify")},
+            "outputs": {
+                "class_index": _tensor_info("class_index", "DT_INT32", [-1, k], "StatefulPartitionedCall_1"),
+                "label": _tensor_info("label", "DT_STRING", [-1, k], "StatefulPartitionedCall_1"),
+                "name": _tensor_info("name", "DT_STRING", [-1, k], "StatefulPartitionedCall_1"),
+                "score": _tensor_info("score", "DT_FLOAT", [-1, k], "StatefulPartitionedCall_1"),
+            },
+            "method_name": "tensorflow/serving/predict",
+        },
+    }
+
+
+def _is_b64(value) -> bool:
+    return isinstance(value, dict) and set(value) == {"b64"}
+
+
+def _instances(payload: dict, signature: str | None) -> tuple[list, bool, str]:
+    """(instances, row format?, signature) from a TF Serving predict body."""
+    if "instances" in payload:
+        rows, row_format = payload["instances"], True
+    elif "inputs" in payload:
+        rows, row_format = payload["inputs"], False
+        if isinstance(rows, dict):
+            if len(rows) != 1:
+                raise InvalidInput(f"inputs must name one tensor, got {sorted(rows)}")
+            rows = next(iter(rows.values()))
+    else:
+        raise InvalidInput("the body needs \"instances\" (row format) or \"inputs\" (columnar format)")
+    if not isinstance(rows, list):
+        raise InvalidInput("instances must be a list")
+    rows = [next(iter(row.values())) if isinstance(row, dict) and len(row) == 1 and not _is_b64(row) else row for row in rows]
+    if signature is None:
+        signature = "classify" if rows and all(_is_b64(row) for row in rows) else "serving_default"
+    return rows, row_format, signature
+
+
+async def _predict(model: ServedModel, payload: dict) -> JSONResponse:
+    from serving.http_api import decode_base64
+
+    signature = payload.get("signature_name") or None
+    if signature not in (None, "serving_default", "classify"):
+        raise InvalidInput(f"signature {signature!r} not found; signatures: classify, serving_default")
+    rows, row_format, signature = _instances(payload, signature)
+    state = current()
+    if signature == "serving_default":
+        probabilities = (await state.predict_arrays(model, rows)).tolist()
+        return JSONResponse({"predictions": probabilities} if row_format else {"outputs": probabilities})
+    blobs = [decode_base64(row, f"instances[{i}]") for i, row in enumerate(rows)]
+    top = await state.classify(model, blobs, min(TOP_K, model.num_classes))
+    columns = {key: [[entry[key] for entry in image] for image in top] for key in ("class_index", "label", "name", "score")}
+    if row_format:
+        return JSONResponse({"predictions": [{key: columns[key][i] for key in columns} for i in range(len(top))]})
+    return JSONResponse({"outputs": columns})
+
+
+async def handle(request: Request) -> JSONResponse:
+    from serving.errors import ServingError
+    from serving.http_api import parse_json, read_body
+
+    match = PATH.fullmatch(request.path_params["rest"])
+    try:
+        if not match:
+            raise ModelNotFound(f"no such TF Serving endpoint: /v1/models/{request.path_params['rest']}")
+        repository = current().repository
+        model = repository.get(match["name"], match["version"])
+        if match["verb"] == "predict":
+            if request.method != "POST":
+                raise InvalidInput(":predict takes POST")
+            return await _predict(model, parse_json(await read_body(request)))
+        if request.method != "GET":
+            raise InvalidInput("model status and metadata take GET")
+        if match["metadata"]:
+            return JSONResponse({
+                "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
+                "metadata": {"signature_def": {"signature_def": signature_defs(model)}},
+            })
+        versions = [model] if match["version"] else [repository.get(model.name, v) for v in sorted(repository.models[model.name], reverse=True)]
+        return JSONResponse({"model_version_status": [
+            {"version": str(v.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}} for v in versions]})
+    except ServingError as error:
+        return JSONResponse({"error": error.message}, status_code=error.http_status)
