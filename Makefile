@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export IMGCLF_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo serve test bench clean
 
 venv: $(VENV)/.installed
 
@@ -19,6 +19,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: venv
 	$(BIN)/python -m training list
 	$(BIN)/python -m training train demo --preset recommended --quiet
+	@$(BIN)/python -c "from sklearn.datasets import load_digits; from PIL import Image; Image.fromarray((load_digits().images[0] * 15).astype('uint8')).save('runs/digit.png')"
+	@echo ""
+	@echo "Serving the demo model (Ctrl-C stops it). Try, from another terminal:"
+	@echo "  curl -F image=@runs/digit.png http://localhost:3000/classify"
+	@echo "  curl http://localhost:3000/models"
+	@echo "  grpcurl -plaintext -d '{\"images\": [\"'\$$(base64 -w0 runs/digit.png)'\"]}' localhost:50051 imgclf.v1.ClassifierService/Classify"
+	@echo ""
+	IMGCLF_MODELS=digits-cnn $(BIN)/bentoml serve serving.service:Classifier --port 3000
+
+serve: venv
+	$(BIN)/bentoml serve serving.service:Classifier --port 3000
 
 test: venv
 	$(BIN)/python -m pytest

@@ -1,8 +1,9 @@
 """The BentoML service: `bentoml serve` (from the repository root, or a built bento) starts it.
 
 Each API worker loads the configured models from the BentoML store once (`serving.repository`),
-warms them up, and serves the HTTP routes of `serving.http_api` (mounted at /) next to
-BentoML's own /healthz, /livez, /readyz and /metrics. Limits and options: `serving.settings`.
+warms them up, serves the HTTP routes of `serving.http_api` (mounted at /) next to BentoML's
+own /healthz, /livez, /readyz and /metrics, and runs the gRPC server of `serving.grpc_server`
+on its event loop (one port for all workers). Limits and options: `serving.settings`.
 """
 
 from __future__ import annotations
@@ -27,4 +28,16 @@ class Classifier:
         settings = Settings.from_env()
         self.state = ServiceState(settings, ModelRepository.from_store(settings))
         install(self.state)
+        self.grpc_server = None
         log.info("serving %s (default %s)", ", ".join(self.state.repository.models), self.state.repository.default)
+
+    @bentoml.on_startup
+    async def start_grpc(self) -> None:
+        from serving import grpc_server
+
+        self.grpc_server = await grpc_server.start(self.state, self.state.settings.grpc_port)
+
+    @bentoml.on_shutdown
+    async def stop_grpc(self) -> None:
+        if self.grpc_server is not None:
+            await self.grpc_server.stop(grace=5)

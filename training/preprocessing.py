@@ -132,7 +132,9 @@ def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     except InvalidImageError:
         raise
     except Image.DecompressionBombError as error:
-        raise InvalidImageError(f"image is too large to decode: {error}") from error
+        raise ImageTooLargeError(f"image is too large to decode: {error}") from None
+    except Image.UnidentifiedImageError:
+        raise InvalidImageError("not an image: the bytes are not in a known image format (JPEG, PNG, GIF, BMP, WebP...)") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise InvalidImageError(f"cannot decode image: {error}") from error
 

@@ -112,7 +112,7 @@ def test_decode_gives_rgb_uint8(mode, fmt):
     assert decoded.shape == (7, 9, 3) and decoded.dtype == np.uint8
 
 
-@pytest.mark.parametrize("data,message", [(b"", "empty"), (b"not an image at all", "cannot decode")])
+@pytest.mark.parametrize("data,message", [(b"", "empty"), (b"not an image at all", "not an image: the bytes are not in a known image format")])
 def test_decode_refuses_garbage(data, message):
     with pytest.raises(preprocessing.InvalidImageError, match=message):
         preprocessing.decode_image(data)
@@ -152,3 +152,24 @@ def test_no_other_module_resizes_images():
             if RESIZE_CALLS.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_decode_applies_exif_orientation():
+    picture = Image.fromarray(np.arange(4 * 2 * 3, dtype=np.uint8).reshape(2, 4, 3))  # 4 wide, 2 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # The camera was rotated: display rotated 90 degrees clockwise.
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG", exif=exif)
+    assert preprocessing.decode_image(buffer.getvalue()).shape == (4, 2, 3)
+
+
+def test_decode_refuses_an_oversized_header_before_decoding():
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    # Declares 5000 x 5000 pixels but carries 16 bytes: only a header-only check can refuse it this way.
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 5000, 5000, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+    with pytest.raises(preprocessing.ImageTooLargeError, match="5000x5000 = 25000000 pixels, over the limit of 1000000"):
+        preprocessing.decode_image(data, max_pixels=1_000_000)

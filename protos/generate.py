@@ -1,0 +1,56 @@
+"""Generates the Python modules of every .proto under protos/ (grpcio-tools), beside the .proto.
+
+    python -m protos.generate            # write
+    python -m protos.generate --check    # exit 1 if the committed modules are stale
+
+The generated gRPC modules import their message modules relatively, so ``protos`` works as a
+package from the repository root and from a built bento alike.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+PROTOS = ("imgclf/v1/classifier.proto",)
+
+
+def generate(out: Path) -> None:
+    import grpc_tools
+    from grpc_tools import protoc
+
+    include = Path(grpc_tools.__file__).parent / "_proto"
+    for proto in PROTOS:
+        status = protoc.main(["protoc", f"-I{ROOT}", f"-I{include}", f"--python_out={out}", f"--pyi_out={out}",
+                              f"--grpc_python_out={out}", proto])
+        if status != 0:
+            raise SystemExit(f"protoc failed on {proto}")
+    for path in out.rglob("*_pb2_grpc.py"):
+        text = path.read_text()
+        text = re.sub(r"^from imgclf\.v1 import (\w+) as", r"from . import \1 as", text, flags=re.M)
+        path.write_text(text)
+
+
+def generated_files(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*_pb2*.py*"))}
+
+
+def main(argv: list[str]) -> int:
+    if "--check" in argv:
+        with tempfile.TemporaryDirectory() as scratch:
+            generate(Path(scratch))
+            fresh, committed = generated_files(Path(scratch)), generated_files(ROOT)
+        stale = sorted(name for name in fresh if fresh[name] != committed.get(name))
+        if stale:
+            print(f"stale generated modules: {', '.join(stale)}; run python -m protos.generate", file=sys.stderr)
+            return 1
+        return 0
+    generate(ROOT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,83 @@
+"""A real `bentoml serve` of the exported smoke models, on free ports, for the whole session."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tests.integration.conftest import demo_export, smoke_runs  # noqa: F401 (fixtures)
+
+SERVED = ("digits-cnn", "tinyimagenet-cnn")
+LIMITS = {"IMGCLF_MAX_BATCH": "16", "IMGCLF_MAX_BODY_BYTES": str(2 * 1024 * 1024), "IMGCLF_MAX_IMAGE_PIXELS": str(4_000_000)}
+
+
+@dataclasses.dataclass
+class Server:
+    http: str
+    grpc: str
+    process: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-5000:]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(tmp: Path, env: dict, timeout: float = 180) -> Server:
+    http_port, grpc_port = free_port(), free_port()
+    log = tmp / "server.log"
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "IMGCLF_GRPC_PORT": str(grpc_port), **env}
+    process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:Classifier", "--port", str(http_port)],
+                               cwd=ROOT, env=environment, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", process, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{server.output()}")
+        try:
+            if httpx.get(f"{server.http}/readyz", timeout=2).status_code == 200 and httpx.get(f"{server.http}/models", timeout=2).status_code == 200:
+                from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+                with grpc.insecure_channel(server.grpc) as channel:
+                    status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                if status == health_pb2.HealthCheckResponse.SERVING:
+                    return server
+        except (httpx.HTTPError, grpc.RpcError):
+            pass
+        time.sleep(0.5)
+    stop_server(server)
+    raise RuntimeError(f"the server did not become ready in {timeout} s:\n{server.output()}")
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(smoke_runs, tmp_path_factory) -> Server:  # noqa: F811
+    """The service over the session's BentoML store, serving the demo and task1 smoke models."""
+    running = start_server(tmp_path_factory.mktemp("server"), {"IMGCLF_MODELS": ",".join(SERVED), **LIMITS})
+    yield running
+    stop_server(running)
