@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
-from serving import inference
+from serving import inference, metrics
 from serving.errors import InvalidInput, ServingError
 from serving.repository import ServedModel
 from serving.state import ServiceState
@@ -67,9 +67,9 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
             raise InvalidInput("set either images or arrays, not both")
         if request.arrays:
             arrays = [_array(message, i) for i, message in enumerate(request.arrays)]
-            top = inference.top_classes(await state.predict_arrays(model, arrays), model, top_k)
+            top = inference.top_classes(await state.predict_arrays(model, arrays, "grpc"), model, top_k)
         else:
-            top = await state.classify(model, list(request.images), top_k)
+            top = await state.classify(model, list(request.images), top_k, "grpc")
         return pb.ClassifyResponse(
             model_spec=pb.ModelSpec(name=model.name, version=model.version), request_id=request.request_id,
             results=[pb.ImageClassifications(classes=[pb.Classification(**entry) for entry in image]) for image in top])
@@ -78,6 +78,7 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
         try:
             return await self._classify(request)
         except ServingError as error:
+            metrics.record_error(request.model_spec.name, "grpc", error)
             await context.abort(error.grpc_code, error.message)
 
     async def ClassifyStream(self, request_iterator, context):
@@ -85,6 +86,7 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
             try:
                 yield await self._classify(request)
             except ServingError as error:
+                metrics.record_error(request.model_spec.name, "grpc", error)
                 yield pb.ClassifyResponse(request_id=request.request_id, error=error.message)
 
     async def ListModels(self, request, context):

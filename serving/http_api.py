@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from serving import inference, tf_serving_rest
+from serving import inference, metrics, tf_serving_rest
 from serving.errors import InvalidInput, PayloadTooLarge, ServingError
 from serving.state import current
 
@@ -103,7 +103,7 @@ async def classify(request: Request) -> JSONResponse:
     state = current()
     model = state.repository.get(options.get("model"), options.get("version"))
     top_k = inference.check_top_k(options.get("top_k"), model, state.settings)
-    predictions = await state.classify(model, blobs, top_k)
+    predictions = await state.classify(model, blobs, top_k, "http")
     return JSONResponse({"model": model.name, "version": model.version, "predictions": predictions})
 
 
@@ -114,7 +114,7 @@ async def predict(request: Request) -> JSONResponse:
         raise InvalidInput("the JSON body needs \"pixels\": a list of images, each [height][width] or [height][width][channels]")
     state = current()
     model = state.repository.get(payload.get("model"), payload.get("version"))
-    probabilities = await state.predict_arrays(model, pixels)
+    probabilities = await state.predict_arrays(model, pixels, "http")
     return JSONResponse({"model": model.name, "version": model.version, "probabilities": probabilities.tolist()})
 
 
@@ -141,6 +141,7 @@ def _guard(handler):
         try:
             return await handler(request)
         except ServingError as error:
+            metrics.record_error(request.query_params.get("model"), "http", error)
             return _error_response(request, error)
     guarded.__name__ = handler.__name__
     return guarded

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from serving import inference
+from serving import inference, metrics
 from serving.errors import Unavailable
 from serving.repository import ModelRepository, ServedModel
 from serving.settings import Settings
@@ -26,14 +26,13 @@ class ServiceState:
     def _classify(self, model: ServedModel, blobs: list[bytes], top_k: int) -> list[list[dict]]:
         return inference.top_classes(model.predict(inference.image_pixels(blobs, model, self.settings)), model, top_k)
 
-    async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int) -> list[list[dict]]:
-        return await self._run(self._classify, model, blobs, top_k)
+    async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
+        with metrics.recorded(model.name, protocol, len(blobs)):
+            return await self._run(self._classify, model, blobs, top_k)
 
-    async def classify_probabilities(self, model: ServedModel, blobs: list[bytes]) -> np.ndarray:
-        return await self._run(lambda: model.predict(inference.image_pixels(blobs, model, self.settings)))
-
-    async def predict_arrays(self, model: ServedModel, arrays: list) -> np.ndarray:
-        return await self._run(lambda: model.predict(inference.array_pixels(arrays, model, self.settings)))
+    async def predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
+        with metrics.recorded(model.name, protocol, len(arrays)):
+            return await self._run(lambda: model.predict(inference.array_pixels(arrays, model, self.settings)))
 
 
 _state: ServiceState | None = None

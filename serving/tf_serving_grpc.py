@@ -116,6 +116,9 @@ class PredictionService:
         try:
             return await self._predict(request)
         except ServingError as error:
+            from serving import metrics
+
+            metrics.record_error(request.model_spec.name, "tf-serving-grpc", error)
             await context.abort(error.grpc_code, error.message)
 
     async def _predict(self, request):
@@ -137,11 +140,11 @@ class PredictionService:
             pixels = to_array(tensor, key)
             if pixels.ndim not in (3, 4):
                 raise InvalidInput(f"input {key!r} has shape {list(pixels.shape)}; expected [batch, height, width(, channels)]")
-            outputs = {"probabilities": _tensor((await self.state.predict_arrays(model, list(pixels))).astype(np.float32), DT_FLOAT)}
+            outputs = {"probabilities": _tensor((await self.state.predict_arrays(model, list(pixels), "tf-serving-grpc")).astype(np.float32), DT_FLOAT)}
         else:
             if tensor.dtype != DT_STRING:
                 raise InvalidInput("classify takes DT_STRING encoded image bytes")
-            top = await self.state.classify(model, list(tensor.string_val), min(TOP_K, model.num_classes))
+            top = await self.state.classify(model, list(tensor.string_val), min(TOP_K, model.num_classes), "tf-serving-grpc")
             outputs = {
                 "class_index": _tensor(np.array([[e["class_index"] for e in image] for image in top], np.int32), DT_INT32),
                 "label": _tensor(np.array([[e["label"] for e in image] for image in top], object), DT_STRING),

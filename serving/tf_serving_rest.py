@@ -86,10 +86,10 @@ async def _predict(model: ServedModel, payload: dict) -> JSONResponse:
     rows, row_format, signature = _instances(payload, signature)
     state = current()
     if signature == "serving_default":
-        probabilities = (await state.predict_arrays(model, rows)).tolist()
+        probabilities = (await state.predict_arrays(model, rows, "tf-serving-rest")).tolist()
         return JSONResponse({"predictions": probabilities} if row_format else {"outputs": probabilities})
     blobs = [decode_base64(row, f"instances[{i}]") for i, row in enumerate(rows)]
-    top = await state.classify(model, blobs, min(TOP_K, model.num_classes))
+    top = await state.classify(model, blobs, min(TOP_K, model.num_classes), "tf-serving-rest")
     columns = {key: [[entry[key] for entry in image] for image in top] for key in ("class_index", "label", "name", "score")}
     if row_format:
         return JSONResponse({"predictions": [{key: columns[key][i] for key in columns} for i in range(len(top))]})
@@ -121,4 +121,7 @@ async def handle(request: Request) -> JSONResponse:
         return JSONResponse({"model_version_status": [
             {"version": str(v.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}} for v in versions]})
     except ServingError as error:
+        from serving import metrics
+
+        metrics.record_error(match["name"] if match else None, "tf-serving-rest", error)
         return JSONResponse({"error": error.message}, status_code=error.http_status)

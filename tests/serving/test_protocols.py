@@ -207,3 +207,17 @@ def test_64_concurrent_mixed_http_and_grpc_requests_are_all_correct(server, real
 
     answers = asyncio.run(main())
     assert_same(answers, [expected[i % 16] for i in range(64)])
+
+
+def test_prometheus_metrics_count_requests_per_model_protocol_and_outcome(server, jpegs):
+    httpx.post(f"{server.http}/classify", json={"images": [b64(jpegs[0])], "model": TASK1}, timeout=30)
+    httpx.post(f"{server.http}/classify", json={"images": [b64(b"junk")], "model": TASK1}, timeout=30)
+    with grpc.insecure_channel(server.grpc) as channel:
+        pb_grpc.ClassifierServiceStub(channel).Classify(pb.ClassifyRequest(model_spec=pb.ModelSpec(name=TASK1), images=jpegs[:2]), timeout=30)
+    text = httpx.get(f"{server.http}/metrics", timeout=10).text
+    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("imgclf_")}
+    assert values[f'imgclf_requests_total{{model="{TASK1}",outcome="ok",protocol="http"}}'] >= 1
+    assert values[f'imgclf_requests_total{{model="{TASK1}",outcome="invalid_argument",protocol="http"}}'] >= 1
+    assert values[f'imgclf_requests_total{{model="{TASK1}",outcome="ok",protocol="grpc"}}'] >= 1
+    assert values[f'imgclf_images_total{{model="{TASK1}",protocol="grpc"}}'] >= 2
+    assert values[f'imgclf_request_duration_seconds_count{{model="{TASK1}",protocol="http"}}'] >= 1

@@ -1,0 +1,47 @@
+"""Per-model Prometheus metrics, exported on BentoML's /metrics next to its own.
+
+    imgclf_requests_total{model, protocol, outcome}      outcome: ok, invalid_argument, not_found, ...
+    imgclf_images_total{model, protocol}                 images (or arrays) classified
+    imgclf_request_duration_seconds{model, protocol}     decode + resize + inference time
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from prometheus_client import Counter, Histogram
+
+from serving.errors import ServingError
+
+REQUESTS = Counter("imgclf_requests", "Prediction requests by model, protocol and outcome", ["model", "protocol", "outcome"])
+IMAGES = Counter("imgclf_images", "Images and pixel arrays classified", ["model", "protocol"])
+LATENCY = Histogram("imgclf_request_duration_seconds", "Decode, resize and inference time per request", ["model", "protocol"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+
+
+def outcome(error: BaseException) -> str:
+    if isinstance(error, ServingError):
+        return error.grpc_code.name.lower()
+    return "internal"
+
+
+@contextlib.contextmanager
+def recorded(model: str, protocol: str, images: int):
+    """Counts one request (and its images) and times it; an error is counted by its status."""
+    start = time.perf_counter()
+    try:
+        yield
+    except BaseException as error:
+        REQUESTS.labels(model, protocol, outcome(error)).inc()
+        error.recorded = True
+        raise
+    LATENCY.labels(model, protocol).observe(time.perf_counter() - start)
+    IMAGES.labels(model, protocol).inc(images)
+    REQUESTS.labels(model, protocol, "ok").inc()
+
+
+def record_error(model: str | None, protocol: str, error: BaseException) -> None:
+    """Counts a request refused before it reached a model (unknown model, bad top_k, bad body)."""
+    if not getattr(error, "recorded", False):
+        REQUESTS.labels(model or "-", protocol, outcome(error)).inc()
