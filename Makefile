@@ -36,6 +36,8 @@ test: venv
 
 bench: venv
 	$(BIN)/python benchmarks/training_throughput.py
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/serving_load.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
-from tests.integration.conftest import demo_export, smoke_runs  # noqa: F401 (fixtures)
 
 SERVED = ("digits-cnn", "tinyimagenet-cnn")
 LIMITS = {"IMGCLF_MAX_BATCH": "16", "IMGCLF_MAX_BODY_BYTES": str(2 * 1024 * 1024), "IMGCLF_MAX_IMAGE_PIXELS": str(4_000_000)}
@@ -76,7 +75,7 @@ def stop_server(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(smoke_runs, tmp_path_factory) -> Server:  # noqa: F811
+def server(smoke_runs, tmp_path_factory) -> Server:
     """The service over the session's BentoML store, serving the demo and task1 smoke models."""
     running = start_server(tmp_path_factory.mktemp("server"), {"IMGCLF_MODELS": ",".join(SERVED), **LIMITS})
     yield running
