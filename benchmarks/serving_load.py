@@ -124,10 +124,12 @@ def wrk(url: str, body: bytes, content_type: str, concurrency: int, seconds: flo
         (Path(scratch) / "body").write_bytes(body)
         (Path(scratch) / "post.lua").write_text(WRK_SCRIPT)
         env = {**os.environ, "BODY_FILE": str(Path(scratch) / "body"), "CONTENT_TYPE": content_type}
-        output = subprocess.run(["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{seconds}s",
+        result = subprocess.run(["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{seconds:g}s",
                                  "--timeout", "30s", "-s", str(Path(scratch) / "post.lua"), url],
-                                env=env, capture_output=True, text=True, timeout=seconds + 60).stdout
-    line = next(line for line in output.splitlines() if line.startswith("RESULT"))
+                                env=env, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((line for line in result.stdout.splitlines() if line.startswith("RESULT")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed:\n{result.stdout}\n{result.stderr}")
     requests, duration, p50, p99, socket_errors, status_errors = (int(v) for v in line.split()[1:])
     rate = requests / (duration / 1e6)
     return {"requests_per_s": rate, "images_per_s": rate * images_per_request, "p50_ms": p50 / 1000, "p99_ms": p99 / 1000,
@@ -179,6 +181,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--skip-keras", action="store_true", help="leave out the (slow) Keras baseline")
+    parser.add_argument("--compare-batching", action="store_true", help="also run the service with IMGCLF_BATCHING=0")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk (make bench does it)", file=sys.stderr)
@@ -189,18 +192,20 @@ def main() -> int:
     rows.append(("in-process", "batch 1", "-", {"requests_per_s": rates[1], "images_per_s": rates[1], "p50_ms": 1000 / rates[1], "p99_ms": float("nan"), "errors": 0}))
     rows.append(("in-process", "batch 32", "-", {"requests_per_s": rates[32] / 32, "images_per_s": rates[32], "p50_ms": 32000 / rates[32], "p99_ms": float("nan"), "errors": 0}))
 
-    service = Server("serving.service:Classifier", {"IMGCLF_MODELS": args.model}, ROOT)
-    try:
-        url = f"http://127.0.0.1:{service.port}/classify?model={args.model}"
-        for c in args.concurrency:
-            rows.append(("service", "HTTP 1 image", c, wrk(url, jpeg, "image/jpeg", c, args.duration)))
-        for c in args.concurrency:
-            rows.append(("service", "gRPC 1 image", c, grpc_load(f"127.0.0.1:{service.grpc_port}", args.model, jpeg, c, args.duration)))
-        batch = json.dumps({"images": [base64.b64encode(jpeg).decode()] * 32, "model": args.model}).encode()
-        for c in args.concurrency:
-            rows.append(("service", "HTTP 32 images", c, wrk(url, batch, "application/json", c, args.duration, 32)))
-    finally:
-        service.stop()
+    variants = [("service", {})] + ([("service nobatch", {"IMGCLF_BATCHING": "0"})] if args.compare_batching else [])
+    for label, extra in variants:
+        service = Server("serving.service:Classifier", {"IMGCLF_MODELS": args.model, **extra}, ROOT)
+        try:
+            url = f"http://127.0.0.1:{service.port}/classify?model={args.model}"
+            for c in args.concurrency:
+                rows.append((label, "HTTP 1 image", c, wrk(url, jpeg, "image/jpeg", c, args.duration)))
+            for c in args.concurrency:
+                rows.append((label, "gRPC 1 image", c, grpc_load(f"127.0.0.1:{service.grpc_port}", args.model, jpeg, c, args.duration)))
+            batch = json.dumps({"images": [base64.b64encode(jpeg).decode()] * 32, "model": args.model}).encode()
+            for c in args.concurrency:
+                rows.append((label, "HTTP 32 images", c, wrk(url, batch, "application/json", c, args.duration, 32)))
+        finally:
+            service.stop()
     baselines = [("onnx", "onnx_service:OnnxBaseline")] + ([] if args.skip_keras else [("keras", "keras_service:KerasBaseline")])
     body, content_type = multipart(jpeg)
     for label, target in baselines:

@@ -12,6 +12,8 @@
 | IMGCLF_MIN_IMAGE_SIDE | 2 | images narrower or shorter than this are refused |
 | IMGCLF_MAX_BATCH | 64 | the most images or arrays in one request |
 | IMGCLF_DEFAULT_TOP_K | 5 | classes returned when a request does not say |
+| IMGCLF_BATCHING | 1 | batch concurrent requests per model (up to IMGCLF_MAX_BATCH images per model call) |
+| IMGCLF_WORKERS | 1 | BentoML API workers (read by serving/service.py) |
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Settings:
     min_image_side: int = 2
     max_batch: int = 64
     default_top_k: int = 5
+    batching: bool = True
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -63,4 +66,5 @@ class Settings:
             min_image_side=_int("IMGCLF_MIN_IMAGE_SIDE", cls.min_image_side, 1),
             max_batch=_int("IMGCLF_MAX_BATCH", cls.max_batch, 1),
             default_top_k=_int("IMGCLF_DEFAULT_TOP_K", cls.default_top_k, 1),
+            batching=os.environ.get("IMGCLF_BATCHING", "1").lower() not in ("0", "false", "no"),
         )

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from serving import inference, metrics
+from serving.batching import Batcher
 from serving.errors import Unavailable
 from serving.repository import ModelRepository, ServedModel
 from serving.settings import Settings
@@ -19,20 +20,28 @@ class ServiceState:
     def __init__(self, settings: Settings, repository: ModelRepository):
         self.settings, self.repository = settings, repository
         self.executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="imgclf")
+        self.batchers: dict[tuple[str, int], Batcher] = {}
 
     async def _run(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
-    def _classify(self, model: ServedModel, blobs: list[bytes], top_k: int) -> list[list[dict]]:
-        return inference.top_classes(model.predict(inference.image_pixels(blobs, model, self.settings)), model, top_k)
+    async def _predict(self, model: ServedModel, pixels: np.ndarray) -> np.ndarray:
+        if not self.settings.batching:
+            return await self._run(model.predict, pixels)
+        key = (model.name, model.version)
+        if key not in self.batchers:
+            self.batchers[key] = Batcher(model, self.executor, self.settings.max_batch)
+        return await self.batchers[key].predict(pixels)
 
     async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
         with metrics.recorded(model.name, protocol, len(blobs)):
-            return await self._run(self._classify, model, blobs, top_k)
+            pixels = await self._run(inference.image_pixels, blobs, model, self.settings)
+            return inference.top_classes(await self._predict(model, pixels), model, top_k)
 
     async def predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
         with metrics.recorded(model.name, protocol, len(arrays)):
-            return await self._run(lambda: model.predict(inference.array_pixels(arrays, model, self.settings)))
+            pixels = await self._run(inference.array_pixels, arrays, model, self.settings)
+            return await self._predict(model, pixels)
 
 
 _state: ServiceState | None = None
