@@ -38,12 +38,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(tmp: Path, env: dict, timeout: float = 180) -> Server:
+def start_server(tmp: Path, env: dict, timeout: float = 180, target: str = "serving.service:Classifier", cwd: Path = ROOT) -> Server:
     http_port, grpc_port = free_port(), free_port()
     log = tmp / "server.log"
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "IMGCLF_GRPC_PORT": str(grpc_port), **env}
-    process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:Classifier", "--port", str(http_port)],
-                               cwd=ROOT, env=environment, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--port", str(http_port)],
+                               cwd=cwd, env=environment, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", process, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

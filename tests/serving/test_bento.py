@@ -1,0 +1,44 @@
+"""`bentoml build` packages the service with its protos and shared preprocessing, and
+`bentoml serve <bento>` (from outside the repository) serves HTTP and gRPC."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from protos.imgclf.v1 import classifier_pb2 as pb
+from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
+from tests.conftest import ROOT
+from tests.serving.conftest import start_server, stop_server
+from tests.serving.helpers import assert_same, b64, pairs, reference, tiny_imagenet_jpegs
+
+pytestmark = [pytest.mark.slow, pytest.mark.data]
+
+
+def test_built_bento_serves_http_and_grpc(smoke_runs, real_data_dir, tmp_path):
+    built = subprocess.run([sys.executable, "-m", "bentoml", "build", "--output", "tag"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    tag = built.stdout.strip().splitlines()[-1].split("__tag__:")[-1]
+    assert tag.startswith("imgclf:")
+    bento = subprocess.run([sys.executable, "-m", "bentoml", "get", tag, "-o", "path"], capture_output=True, text=True, timeout=60)
+    source = Path(bento.stdout.strip()) / "src"
+    for name in ("serving/service.py", "training/preprocessing.py", "protos/imgclf/v1/classifier_pb2.py",
+                 "protos/imgclf/v1/classifier.proto", "protos/tfserving/tensorflow_serving.proto"):
+        assert (source / name).is_file(), name
+    jpegs = tiny_imagenet_jpegs(real_data_dir, 2)
+    server = start_server(tmp_path, {"IMGCLF_MODELS": "digits-cnn"}, target=tag, cwd=tmp_path)
+    try:
+        response = httpx.post(f"{server.http}/classify", json={"images": [b64(d) for d in jpegs]}, timeout=30)
+        assert response.status_code == 200, response.text
+        assert_same(pairs(response.json()["predictions"]), reference("digits-cnn", jpegs))
+        with grpc.insecure_channel(server.grpc) as channel:
+            answer = pb_grpc.ClassifierServiceStub(channel).Classify(pb.ClassifyRequest(images=jpegs), timeout=30)
+        assert [[c.label for c in image.classes] for image in answer.results] == [[l for l, _ in image] for image in reference("digits-cnn", jpegs)]
+    finally:
+        stop_server(server)
