@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,18 +23,22 @@ pytestmark = [pytest.mark.slow, pytest.mark.data]
 
 
 def test_built_bento_serves_http_and_grpc(smoke_runs, real_data_dir, tmp_path):
-    built = subprocess.run([sys.executable, "-m", "bentoml", "build", "--output", "tag"], cwd=ROOT,
+    # A BentoML home of its own: `bentoml serve` wipes $BENTOML_HOME/prometheus_multiproc_dir at
+    # start, which would reset the metrics of the session's server sharing the session store.
+    home = tmp_path / "bentoml"
+    shutil.copytree(Path(os.environ["BENTOML_HOME"]) / "models" / "digits-cnn", home / "models" / "digits-cnn", symlinks=True)
+    env = {**os.environ, "BENTOML_HOME": str(home)}
+    built = subprocess.run([sys.executable, "-m", "bentoml", "build", "--output", "tag"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
     tag = built.stdout.strip().splitlines()[-1].split("__tag__:")[-1]
     assert tag.startswith("imgclf:")
-    bento = subprocess.run([sys.executable, "-m", "bentoml", "get", tag, "-o", "path"], capture_output=True, text=True, timeout=60)
-    source = Path(bento.stdout.strip()) / "src"
+    source = home / "bentos" / "imgclf" / tag.split(":", 1)[1] / "src"
     for name in ("serving/service.py", "training/preprocessing.py", "protos/imgclf/v1/classifier_pb2.py",
                  "protos/imgclf/v1/classifier.proto", "protos/tfserving/tensorflow_serving.proto"):
         assert (source / name).is_file(), name
     jpegs = tiny_imagenet_jpegs(real_data_dir, 2)
-    server = start_server(tmp_path, {"IMGCLF_MODELS": "digits-cnn"}, target=tag, cwd=tmp_path)
+    server = start_server(tmp_path, {"IMGCLF_MODELS": "digits-cnn", "BENTOML_HOME": str(home)}, target=tag, cwd=tmp_path)
     try:
         response = httpx.post(f"{server.http}/classify", json={"images": [b64(d) for d in jpegs]}, timeout=30)
         assert response.status_code == 200, response.text
