@@ -28,12 +28,16 @@ from serving.errors import InvalidInput, PayloadTooLarge, ServingError
 from serving.state import current
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes the size limit."""
-    limit = current().settings.max_body_bytes
+def check_declared_length(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes the size limit."""
+    limit = current().settings.max_body_bytes
+    check_declared_length(request, limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -69,9 +73,7 @@ async def _classify_request(request: Request) -> tuple[list[bytes], dict]:
     options = dict(request.query_params)
     if content_type == "multipart/form-data":
         limit = current().settings
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit.max_body_bytes:
-            raise PayloadTooLarge(f"request body of {declared} bytes is over the limit of {limit.max_body_bytes} bytes")
+        check_declared_length(request, limit.max_body_bytes)
         try:
             form = await request.form(max_files=limit.max_batch + 1, max_part_size=limit.max_body_bytes)
         except Exception as error:

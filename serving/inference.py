@@ -62,7 +62,7 @@ def array_pixels(arrays: list, model: ServedModel, settings: Settings) -> np.nda
             array = np.asarray(value)
         except (ValueError, TypeError) as error:
             raise InvalidInput(f"{where} is not a rectangular array: {error}") from None
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or array.dtype == bool:
+        if not np.issubdtype(array.dtype, np.number):
             raise InvalidInput(f"{where} must hold numbers (uint8 or float 0-255), got {array.dtype if array.dtype != object else 'ragged or mixed values'}")
         if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
             raise InvalidInput(f"{where} has shape {list(array.shape)}; expected [height, width] or [height, width, 1|3|4]")

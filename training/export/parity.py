@@ -99,17 +99,18 @@ def samples_from(images: np.ndarray | None, size: tuple[int, int], source: str) 
     return Samples(images, encoded, formats, source)
 
 
-def _top1_disagreements(reference: np.ndarray, other: np.ndarray) -> tuple[int, int]:
-    """(real disagreements, ties): rows whose argmax differ, split by the reference's margin."""
+def _top1_disagreements(reference: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, int]:
+    """(rows that really disagree, number of ties): rows whose argmax differ, split by the reference's margin."""
     ref_top, other_top = reference.argmax(axis=1), other.argmax(axis=1)
     rows = np.flatnonzero(ref_top != other_top)
     margins = reference[rows, ref_top[rows]] - reference[rows, other_top[rows]]
-    return int((margins > TIE_MARGIN).sum()), int((margins <= TIE_MARGIN).sum())
+    return rows[margins > TIE_MARGIN], int((margins <= TIE_MARGIN).sum())
 
 
 def check_onnx_against_keras(keras_probabilities: np.ndarray, onnx_probabilities: np.ndarray) -> dict:
     difference = float(np.abs(keras_probabilities - onnx_probabilities).max())
-    disagreements, ties = _top1_disagreements(keras_probabilities, onnx_probabilities)
+    disagreeing, ties = _top1_disagreements(keras_probabilities, onnx_probabilities)
+    disagreements = len(disagreeing)
     result = {"inputs": len(keras_probabilities), "max_abs_difference": difference,
               "top1_disagreements": disagreements, "top1_ties": ties}
     if difference > MAX_PROBABILITY_DIFFERENCE or disagreements:
@@ -132,10 +133,10 @@ def check_classify_against_shared_path(saved, onnx_session, samples: Samples) ->
     classified = saved.signatures["classify"](images=batch)
     graph_top1 = classified["class_index"].numpy()[:, 0]
     shared = run(onnx_session, shared_pixels)
-    shared_top1 = shared.argmax(axis=1)
-    rows = np.flatnonzero(graph_top1 != shared_top1)
-    margins = shared[rows, shared_top1[rows]] - shared[rows, graph_top1[rows]]
-    disagreements = int((margins > TIE_MARGIN).sum())
+    # The classify signature returns only its top classes: compare its top-1 as a one-hot row.
+    graph_one_hot = np.eye(shared.shape[1], dtype=shared.dtype)[graph_top1]
+    disagreeing, ties = _top1_disagreements(shared, graph_one_hot)
+    disagreements = len(disagreeing)
     worst = int(pixel_difference.argmax())
     result = {
         "inputs": len(samples.encoded),
@@ -143,10 +144,10 @@ def check_classify_against_shared_path(saved, onnx_session, samples: Samples) ->
         "mean_pixel_difference": float(np.abs(graph_pixels - shared_pixels).mean()),
         "worst_pixel_input": samples.formats[worst],
         "top1_disagreements": disagreements,
-        "top1_ties": int(len(rows) - disagreements),
+        "top1_ties": ties,
     }
     if disagreements:
-        detail = ", ".join(samples.formats[i] for i in rows[margins > TIE_MARGIN][:5])
+        detail = ", ".join(samples.formats[i] for i in disagreeing[:5])
         raise ParityError(f"the SavedModel's classify signature and the shared decode + resize + ONNX path disagree "
                           f"on the top-1 class of {disagreements} of {len(samples.encoded)} images ({detail}); "
                           f"largest pixel difference {result['max_pixel_difference']:.0f}")
