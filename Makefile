@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export IMGCLF_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo serve test bench clean
+.PHONY: venv demo examples serve test bench clean
 
 venv: $(VENV)/.installed
 
@@ -22,11 +22,15 @@ demo: venv
 	@$(BIN)/python -c "from sklearn.datasets import load_digits; from PIL import Image; Image.fromarray((load_digits().images[0] * 15).astype('uint8')).save('runs/digit.png')"
 	@echo ""
 	@echo "Serving the demo model (Ctrl-C stops it). Try, from another terminal:"
+	@$(MAKE) --no-print-directory examples
+	@echo ""
+	IMGCLF_MODELS=digits-cnn $(BIN)/bentoml serve serving.service:Classifier --port 3000
+
+# The examples `make demo` prints; tests/serving/test_examples.py runs each line against a server.
+examples:
 	@echo "  curl -F image=@runs/digit.png http://localhost:3000/classify"
 	@echo "  curl http://localhost:3000/models"
 	@echo "  grpcurl -plaintext -d '{\"images\": [\"'\$$(base64 -w0 runs/digit.png)'\"]}' localhost:50051 imgclf.v1.ClassifierService/Classify"
-	@echo ""
-	IMGCLF_MODELS=digits-cnn $(BIN)/bentoml serve serving.service:Classifier --port 3000
 
 serve: venv
 	$(BIN)/bentoml serve serving.service:Classifier --port 3000
@@ -36,7 +40,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python benchmarks/training_throughput.py
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	command -v wrk >/dev/null && command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nghttp2-client)
 	$(BIN)/python benchmarks/serving_load.py
 
 clean:

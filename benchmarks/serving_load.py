@@ -7,12 +7,15 @@ validation image when $IMGCLF_DATA_DIR has the zip):
 
 * in-process: decode + resize + ONNX Runtime in one loop, batch 1 and batch 32 (the ceiling);
 * the project's service (`serving.service:Classifier`): HTTP single images and 32-image batches
-  (wrk), gRPC single images (an asyncio client);
+  (wrk), gRPC single images (h2load sending the Classify call as gRPC frames; errors are the
+  failed streams plus the server's own count of non-OK gRPC requests from /metrics; without
+  h2load, an asyncio grpcio client, which takes CPU from the server on a small machine);
 * baseline "onnx": ONNX Runtime in a BentoML API worker, no batching (baselines/onnx_service.py);
 * baseline "keras": a BentoML-tutorial service calling Keras predict per request (baselines/keras_service.py).
 
-Prints requests/s, images/s, p50/p99 latency and errors per concurrency. Needs `wrk`
-(`apt-get install wrk`; `make bench` installs it) and the model in the BentoML store.
+Prints requests/s, images/s, p50/p99 latency and errors per concurrency. Needs `wrk` and
+`h2load` (`apt-get install wrk nghttp2-client`; `make bench` installs them) and the model in the
+BentoML store. `--service-env K=V[,K=V]` adds a run of the service with other settings.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ import json
 import os
 import shutil
 import signal
+import re
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -168,6 +173,49 @@ def grpc_load(target: str, model: str, jpeg: bytes, concurrency: int, seconds: f
     return {"requests_per_s": rate, "images_per_s": rate, "p50_ms": quantiles[49] * 1000, "p99_ms": quantiles[98] * 1000, "errors": errors}
 
 
+def grpc_errors(http_url: str, model: str) -> int:
+    """The server's count of gRPC requests for `model` that failed (from /metrics).
+
+    Calls cancelled by the client are left out: h2load cancels the calls in flight when its time is up."""
+    import httpx
+
+    text = httpx.get(f"{http_url}/metrics", timeout=10).text
+    pattern = re.compile(r'^imgclf_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+    total = 0
+    for line in text.splitlines():
+        match = pattern.match(line)
+        if match and f'model="{model}"' in match["labels"] and 'protocol="grpc"' in match["labels"] and not re.search(r'outcome="(ok|cancelled)"', match["labels"]):
+            total += int(float(match["value"]))
+    return total
+
+
+def h2load_grpc(target: str, http_url: str, model: str, jpeg: bytes, concurrency: int, seconds: float) -> dict:
+    """Classify calls sent by h2load as gRPC frames (one 5-byte-prefixed ClassifyRequest per stream)."""
+    from protos.imgclf.v1 import classifier_pb2 as pb
+
+    message = pb.ClassifyRequest(model_spec=pb.ModelSpec(name=model), images=[jpeg], top_k=5).SerializeToString()
+    errors_before = grpc_errors(http_url, model)
+    with tempfile.TemporaryDirectory() as scratch:
+        body = Path(scratch) / "request"
+        body.write_bytes(b"\x00" + struct.pack(">I", len(message)) + message)
+        result = subprocess.run(["h2load", "-n", "100000000", "-D", f"{seconds:g}", "-c", str(concurrency), "-m", "1", "-d", str(body),
+                                 "-H", "content-type: application/grpc", "-H", "te: trailers",
+                                 f"http://{target}/imgclf.v1.ClassifierService/Classify"],
+                                capture_output=True, text=True, timeout=seconds + 60)
+    out = result.stdout
+    counts = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", out)
+    finished = re.search(r"finished in ([\d.]+)s", out)
+    request_time = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    if not (counts and finished):
+        raise RuntimeError(f"h2load failed:\n{out}\n{result.stderr}")
+    succeeded, failed = int(counts[3]), int(counts[4]) + int(counts[5]) + int(counts[6])
+    errors = failed + grpc_errors(http_url, model) - errors_before
+    rate = succeeded / float(finished[1])
+    # h2load prints the mean, not percentiles; the p50 column holds the mean for these rows.
+    mean = float(request_time[1].rstrip("ums")) / (1000 if request_time[1].endswith("us") else 1) if request_time else float("nan")
+    return {"requests_per_s": rate, "images_per_s": rate, "p50_ms": mean, "p99_ms": float("nan"), "errors": errors}
+
+
 def multipart(jpeg: bytes, field: str = "image") -> tuple[bytes, str]:
     boundary = "imgclfbenchboundary"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"x.jpg\"\r\n"
@@ -182,6 +230,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--skip-keras", action="store_true", help="leave out the (slow) Keras baseline")
     parser.add_argument("--compare-batching", action="store_true", help="also run the service with IMGCLF_BATCHING=0")
+    parser.add_argument("--service-env", action="append", default=[], metavar="K=V[,K=V]",
+                        help="also run the service with these environment settings (repeatable)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk (make bench does it)", file=sys.stderr)
@@ -193,6 +243,7 @@ def main() -> int:
     rows.append(("in-process", "batch 32", "-", {"requests_per_s": rates[32] / 32, "images_per_s": rates[32], "p50_ms": 32000 / rates[32], "p99_ms": float("nan"), "errors": 0}))
 
     variants = [("service", {})] + ([("service nobatch", {"IMGCLF_BATCHING": "0"})] if args.compare_batching else [])
+    variants += [(f"service {i + 1}", dict(item.split("=", 1) for item in spec.split(",") if item)) for i, spec in enumerate(args.service_env)]
     for label, extra in variants:
         service = Server("serving.service:Classifier", {"IMGCLF_MODELS": args.model, **extra}, ROOT)
         try:
@@ -200,7 +251,12 @@ def main() -> int:
             for c in args.concurrency:
                 rows.append((label, "HTTP 1 image", c, wrk(url, jpeg, "image/jpeg", c, args.duration)))
             for c in args.concurrency:
-                rows.append((label, "gRPC 1 image", c, grpc_load(f"127.0.0.1:{service.grpc_port}", args.model, jpeg, c, args.duration)))
+                target = f"127.0.0.1:{service.grpc_port}"
+                if shutil.which("h2load"):
+                    result = h2load_grpc(target, f"http://127.0.0.1:{service.port}", args.model, jpeg, c, args.duration)
+                else:
+                    result = grpc_load(target, args.model, jpeg, c, args.duration)
+                rows.append((label, "gRPC 1 image", c, result))
             batch = json.dumps({"images": [base64.b64encode(jpeg).decode()] * 32, "model": args.model}).encode()
             for c in args.concurrency:
                 rows.append((label, "HTTP 32 images", c, wrk(url, batch, "application/json", c, args.duration, 32)))
@@ -216,6 +272,8 @@ def main() -> int:
         finally:
             server.stop()
 
+    for label, env in variants[1:]:
+        print(f"{label}: {env}")
     print(f"\nmodel {args.model}, one {len(jpeg)}-byte 64x64 JPEG per image, {args.duration:.0f} s per cell, {os.cpu_count()} CPUs")
     print(f"{'target':<16} {'request':<15} {'conc':>4} {'req/s':>9} {'images/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for target, kind, c, r in rows:

@@ -44,9 +44,11 @@ class Batcher:
                 batch = [(pixels, future) for pixels, future in self._take() if not future.cancelled()]
                 if not batch:
                     continue
+                # A lone request (nothing else queued) may use every core; a batch runs on one.
+                alone = len(batch) == 1 and not self.pending
                 try:
                     probabilities = await loop.run_in_executor(
-                        self.executor, self.model.predict, np.concatenate([pixels for pixels, _ in batch]))
+                        self.executor, self.model.predict, np.concatenate([pixels for pixels, _ in batch]), alone)
                 except Exception as error:  # Every request of the batch gets the model's error.
                     for _, future in batch:
                         if not future.done():

@@ -1,12 +1,13 @@
 """Per-model Prometheus metrics, exported on BentoML's /metrics next to its own.
 
-    imgclf_requests_total{model, protocol, outcome}      outcome: ok, invalid_argument, not_found, ...
+    imgclf_requests_total{model, protocol, outcome}      outcome: ok, cancelled, invalid_argument, not_found, ...
     imgclf_images_total{model, protocol}                 images (or arrays) classified
     imgclf_request_duration_seconds{model, protocol}     decode + resize + inference time
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 
@@ -21,6 +22,8 @@ LATENCY = Histogram("imgclf_request_duration_seconds", "Decode, resize and infer
 
 
 def outcome(error: BaseException) -> str:
+    if isinstance(error, asyncio.CancelledError):  # The client went away (or its deadline passed).
+        return "cancelled"
     if isinstance(error, ServingError):
         return error.grpc_code.name.lower()
     return "internal"

@@ -8,6 +8,7 @@ on its event loop (one port for all workers). Limits and options: `serving.setti
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
@@ -21,11 +22,34 @@ from serving.state import ServiceState, install
 log = logging.getLogger("imgclf.serving")
 
 
-@bentoml.service(name="imgclf", workers=int(os.environ.get("IMGCLF_WORKERS", "1")), traffic={"timeout": 60})
+def _framework_config(settings: Settings) -> dict:
+    """BentoML's per-request extras, off unless asked for: each one costs throughput (see README)."""
+    config: dict = {}
+    if not settings.access_log:
+        config["logging"] = {"access": {"enabled": False}}
+    if not settings.tracing:
+        # OpenTelemetry's middleware stays in the stack but returns at once for every URL.
+        config["tracing"] = {"excluded_urls": [".*"]}
+    return config
+
+
+def _workers() -> int:
+    """IMGCLF_WORKERS, else one API worker per core (at most 4: each worker loads every model)."""
+    raw = os.environ.get("IMGCLF_WORKERS", "")
+    if raw and (not raw.isdigit() or int(raw) < 1):
+        raise ValueError(f"IMGCLF_WORKERS must be a whole number of at least 1, got {raw!r}")
+    return int(raw) if raw else max(1, min(os.cpu_count() or 1, 4))
+
+
+@bentoml.service(name="imgclf", workers=_workers(), traffic={"timeout": 60},
+                 **_framework_config(Settings.from_env()))
 @bentoml.asgi_app(app, path="/")
 class Classifier:
     def __init__(self) -> None:
         settings = Settings.from_env()
+        if not settings.models and Classifier.bento is not None:
+            # Served from a built bento: the models its bentofile named (and that it carries).
+            settings = dataclasses.replace(settings, models=tuple(str(model.tag) for model in Classifier.bento.info.models))
         self.state = ServiceState(settings, ModelRepository.from_store(settings))
         install(self.state)
         self.grpc_server = None

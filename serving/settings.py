@@ -2,7 +2,7 @@
 
 | variable | default | meaning |
 |---|---|---|
-| IMGCLF_MODELS | (all) | comma-separated models to serve, ``name`` or ``name:version``; default: every imgclf model in the BentoML store |
+| IMGCLF_MODELS | (all) | comma-separated models to serve, ``name`` or ``name:version``; default: every imgclf model in the BentoML store (served from a built bento: the models it carries) |
 | IMGCLF_DEFAULT_MODEL | first served | the model used when a request names none |
 | IMGCLF_TENSORFLOW_MODELS | (none) | models to run with TensorFlow (SavedModel) instead of ONNX Runtime |
 | IMGCLF_PREFER_INT8 | 0 | use a model's int8 ONNX variant where its card says it is usable |
@@ -13,7 +13,10 @@
 | IMGCLF_MAX_BATCH | 64 | the most images or arrays in one request |
 | IMGCLF_DEFAULT_TOP_K | 5 | classes returned when a request does not say |
 | IMGCLF_BATCHING | 1 | batch concurrent requests per model (up to IMGCLF_MAX_BATCH images per model call) |
-| IMGCLF_WORKERS | 1 | BentoML API workers (read by serving/service.py) |
+| IMGCLF_ONNX_THREADS | 1 | ONNX Runtime intra-op threads per model for batched runs (0: one per core); a request alone in its worker runs on a second session that uses every core |
+| IMGCLF_ACCESS_LOG | 0 | log every HTTP request (BentoML's access log; it costs about a quarter of the HTTP throughput) |
+| IMGCLF_TRACING | 0 | trace requests with BentoML's OpenTelemetry set-up (its `tracing` config picks the exporter) |
+| IMGCLF_WORKERS | cores, at most 4 | BentoML API workers, each with its own event loop, models and batching queues (read by serving/service.py) |
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("0", "1", "true", "false", "yes", "no"):
+        raise ValueError(f"{name} must be 1/0, true/false or yes/no, got {raw!r}")
+    return raw in ("1", "true", "yes")
+
+
 def _list(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
@@ -52,6 +64,9 @@ class Settings:
     max_batch: int = 64
     default_top_k: int = 5
     batching: bool = True
+    onnx_threads: int = 1
+    access_log: bool = False
+    tracing: bool = False
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -59,12 +74,15 @@ class Settings:
             models=_list("IMGCLF_MODELS"),
             default_model=os.environ.get("IMGCLF_DEFAULT_MODEL") or None,
             tensorflow_models=_list("IMGCLF_TENSORFLOW_MODELS"),
-            prefer_int8=os.environ.get("IMGCLF_PREFER_INT8", "0").lower() in ("1", "true", "yes"),
+            prefer_int8=_flag("IMGCLF_PREFER_INT8", False),
             grpc_port=_int("IMGCLF_GRPC_PORT", 50051, 0),
             max_body_bytes=_int("IMGCLF_MAX_BODY_BYTES", cls.max_body_bytes, 1),
             max_image_pixels=_int("IMGCLF_MAX_IMAGE_PIXELS", cls.max_image_pixels, 1),
             min_image_side=_int("IMGCLF_MIN_IMAGE_SIDE", cls.min_image_side, 1),
             max_batch=_int("IMGCLF_MAX_BATCH", cls.max_batch, 1),
             default_top_k=_int("IMGCLF_DEFAULT_TOP_K", cls.default_top_k, 1),
-            batching=os.environ.get("IMGCLF_BATCHING", "1").lower() not in ("0", "false", "no"),
+            batching=_flag("IMGCLF_BATCHING", True),
+            onnx_threads=_int("IMGCLF_ONNX_THREADS", cls.onnx_threads, 0),
+            access_log=_flag("IMGCLF_ACCESS_LOG", False),
+            tracing=_flag("IMGCLF_TRACING", False),
         )

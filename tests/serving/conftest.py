@@ -38,10 +38,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(tmp: Path, env: dict, timeout: float = 180, target: str = "serving.service:Classifier", cwd: Path = ROOT) -> Server:
+def start_server(tmp: Path, env: dict, timeout: float = 180, target: str = "serving.service:Classifier", cwd: Path = ROOT,
+                 base_env: dict | None = None) -> Server:
     http_port, grpc_port = free_port(), free_port()
     log = tmp / "server.log"
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "IMGCLF_GRPC_PORT": str(grpc_port), **env}
+    environment = {**(os.environ if base_env is None else base_env), "TF_CPP_MIN_LOG_LEVEL": "2", "IMGCLF_GRPC_PORT": str(grpc_port), **env}
     process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--port", str(http_port)],
                                cwd=cwd, env=environment, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", process, log)

@@ -72,3 +72,31 @@ def test_batcher_recovers_after_an_error():
     with pytest.raises(ValueError):
         asyncio.run(batcher.predict(np.zeros((1, 2, 2, 3), np.float32)))
     assert asyncio.run(batcher.predict(np.zeros((3, 2, 2, 3), np.float32))).shape == (3, 2)
+
+
+def test_a_lone_request_uses_the_all_cores_session_and_a_batch_the_batch_session():
+    used = []
+
+    def batched(pixels):
+        used.append(("batch", len(pixels)))
+        time.sleep(0.02)
+        return np.zeros((len(pixels), 2), np.float32)
+
+    def alone(pixels):
+        used.append(("alone", len(pixels)))
+        time.sleep(0.02)
+        return np.ones((len(pixels), 2), np.float32)
+
+    model = ServedModel("toy", 1, None, {"input_size": [2, 2]}, ["a", "b"], ["A", "B"], "numpy", batched, alone)
+    batcher = Batcher(model, ThreadPoolExecutor(2), max_images=8)
+
+    async def main():
+        lone = await batcher.predict(np.zeros((1, 2, 2, 3), np.float32))
+        crowd = await asyncio.gather(*[batcher.predict(np.zeros((1, 2, 2, 3), np.float32)) for _ in range(5)])
+        return lone, crowd
+
+    lone, crowd = asyncio.run(main())
+    assert used[0] == ("alone", 1) and lone.tolist() == [[1.0, 1.0]]
+    # The crowd is queued before the model runs, so it goes as one batch on the batch session.
+    assert used[1:] == [("batch", 5)]
+    assert [answer.tolist() for answer in crowd] == [[[0.0, 0.0]]] * 5
