@@ -21,6 +21,10 @@ class Batcher:
         self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self.running = False
 
+    @property
+    def idle(self) -> bool:
+        return not self.running and not self.pending
+
     async def predict(self, pixels: np.ndarray) -> np.ndarray:
         future = asyncio.get_running_loop().create_future()
         self.pending.append((pixels, future))

@@ -21,22 +21,40 @@ class ServiceState:
         self.settings, self.repository = settings, repository
         self.executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="imgclf")
         self.batchers: dict[tuple[str, int], Batcher] = {}
+        self.lone: set[tuple[str, int]] = set()  # Models running a request outside their batcher now.
 
     async def _run(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
-    async def _predict(self, model: ServedModel, pixels: np.ndarray) -> np.ndarray:
-        if not self.settings.batching:
-            return await self._run(model.predict, pixels)
+    def _batcher(self, model: ServedModel) -> Batcher:
         key = (model.name, model.version)
         if key not in self.batchers:
             self.batchers[key] = Batcher(model, self.executor, self.settings.max_batch)
-        return await self.batchers[key].predict(pixels)
+        return self.batchers[key]
+
+    async def _predict(self, model: ServedModel, pixels: np.ndarray) -> np.ndarray:
+        if not self.settings.batching:
+            return await self._run(model.predict, pixels)
+        return await self._batcher(model).predict(pixels)
+
+    def _decode_and_predict(self, blobs: list[bytes], model: ServedModel) -> np.ndarray:
+        return model.predict(inference.image_pixels(blobs, model, self.settings), alone=True)
 
     async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
         with metrics.recorded(model.name, protocol, len(blobs)):
-            pixels = await self._run(inference.image_pixels, blobs, model, self.settings)
-            return inference.top_classes(await self._predict(model, pixels), model, top_k)
+            key = (model.name, model.version)
+            batcher = self._batcher(model) if self.settings.batching else None
+            if batcher is not None and batcher.idle and key not in self.lone:
+                # The model is idle: decode and run in one trip to the thread pool, on every core.
+                self.lone.add(key)
+                try:
+                    probabilities = await self._run(self._decode_and_predict, blobs, model)
+                finally:
+                    self.lone.discard(key)
+            else:
+                pixels = await self._run(inference.image_pixels, blobs, model, self.settings)
+                probabilities = await self._predict(model, pixels)
+            return inference.top_classes(probabilities, model, top_k)
 
     async def predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
         with metrics.recorded(model.name, protocol, len(arrays)):
