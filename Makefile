@@ -6,14 +6,14 @@ BIN := $(VENV)/bin
 export IMGCLF_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo examples serve test bench clean
+.PHONY: venv demo examples serve browser test bench clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]" -e ./clients/python
 	touch $@
 
 demo: venv
@@ -26,16 +26,26 @@ demo: venv
 	@echo ""
 	IMGCLF_MODELS=digits-cnn $(BIN)/bentoml serve serving.service:Classifier --port 3000
 
-# The examples `make demo` prints; tests/serving/test_examples.py runs each line against a server.
+# The examples `make demo` prints (curl, grpcurl, the CLI, the SDK, the page); tests/serving/test_examples.py runs each line against a server.
 examples:
 	@echo "  curl -F image=@runs/digit.png http://localhost:3000/classify"
 	@echo "  curl http://localhost:3000/models"
 	@echo "  grpcurl -plaintext -d '{\"images\": [\"'\$$(base64 -w0 runs/digit.png)'\"]}' localhost:50051 imgclf.v1.ClassifierService/Classify"
+	@echo "  $(BIN)/imgclf classify runs/digit.png --url http://localhost:3000"
+	@echo "  $(BIN)/imgclf classify runs/digit.png --grpc localhost:50051 --json"
+	@echo "  $(BIN)/imgclf models"
+	@echo "  $(BIN)/python -c \"from imgclf_client import GrpcClient; print(GrpcClient('localhost:50051').classify('runs/digit.png').top[0])\""
+	@echo "  # the browser page: http://localhost:3000/ui"
 
 serve: venv
 	$(BIN)/bentoml serve serving.service:Classifier --port 3000
 
-test: venv
+# The browser-page test drives Debian's chromium through chromedriver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+test: venv browser
 	$(BIN)/python -m pytest
 
 bench: venv

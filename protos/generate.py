@@ -1,4 +1,5 @@
-"""Generates the Python modules of every .proto under protos/ (grpcio-tools), beside the .proto.
+"""Generates the Python modules of every .proto under protos/ (grpcio-tools), beside the .proto
+and into the client SDK (clients/python/imgclf_client/_proto), which installs on its own.
 
     python -m protos.generate            # write
     python -m protos.generate --check    # exit 1 if the committed modules are stale
@@ -15,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+CLIENT = ROOT.parent / "clients" / "python" / "imgclf_client" / "_proto"
 PROTOS = ("imgclf/v1/classifier.proto",)
 
 
@@ -35,20 +37,22 @@ def generate(out: Path) -> None:
 
 
 def generated_files(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*_pb2*.py*"))}
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*_pb2*")) if p.suffix in (".py", ".pyi")}
 
 
 def main(argv: list[str]) -> int:
     if "--check" in argv:
         with tempfile.TemporaryDirectory() as scratch:
             generate(Path(scratch))
-            fresh, committed = generated_files(Path(scratch)), generated_files(ROOT)
-        stale = sorted(name for name in fresh if fresh[name] != committed.get(name))
+            fresh = generated_files(Path(scratch))
+        stale = sorted(f"{where.name}/{name}" for where in (ROOT, CLIENT) for name, text in fresh.items()
+                       if text != generated_files(where).get(name))
         if stale:
             print(f"stale generated modules: {', '.join(stale)}; run python -m protos.generate", file=sys.stderr)
             return 1
         return 0
-    generate(ROOT)
+    for where in (ROOT, CLIENT):
+        generate(where)
     return 0
 
 

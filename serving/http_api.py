@@ -4,6 +4,7 @@
     POST /predict           raw pixel arrays (JSON) -> probabilities
     GET  /models            the served models
     GET  /models/{name}     one model: versions, input size, labels, preprocessing, metrics
+    GET  /ui                the browser page (serving/ui/index.html), which calls the routes above
     TensorFlow Serving's REST API (see tf_serving_rest.py):
     POST /v1/models/{name}[/versions/{v}]:predict, GET /v1/models/{name}[/versions/{v}][/metadata]
 
@@ -17,10 +18,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from serving import inference, metrics, tf_serving_rest
@@ -132,6 +134,17 @@ async def get_model(request: Request) -> JSONResponse:
     return JSONResponse({**latest.describe(), "versions": sorted(repository.models[name])})
 
 
+PAGE = (Path(__file__).parent / "ui" / "index.html").read_text()
+
+
+async def page(request: Request) -> HTMLResponse:
+    # The page calls "models" and "classify" relative to its own URL, so it works behind a path
+    # prefix too; from /ui/ they would resolve under /ui/, hence the redirect.
+    if request.url.path.endswith("/"):
+        return RedirectResponse(request.url.path.rstrip("/"))
+    return HTMLResponse(PAGE)
+
+
 def _error_response(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, ServingError):
         return JSONResponse({"error": error.message}, status_code=error.http_status)
@@ -154,5 +167,7 @@ app = Starlette(routes=[
     Route("/predict", _guard(predict), methods=["POST"]),
     Route("/models", _guard(list_models), methods=["GET"]),
     Route("/models/{name}", _guard(get_model), methods=["GET"]),
+    Route("/ui", page, methods=["GET"]),
+    Route("/ui/", page, methods=["GET"]),
     Route("/v1/models/{rest:path}", _guard(tf_serving_rest.handle), methods=["GET", "POST"]),
 ])

@@ -156,5 +156,5 @@ class ModelRepository:
 
     def describe(self) -> list[dict]:
         return [{"name": name, "versions": sorted(versions), "default": name == self.default,
-                 **{k: v for k, v in versions[max(versions)].describe().items() if k not in ("labels", "names", "name", "version")}}
+                 **{k: v for k, v in versions[max(versions)].describe().items() if k != "name"}}
                 for name, versions in sorted(self.models.items())]

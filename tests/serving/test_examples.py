@@ -1,15 +1,18 @@
-"""The curl and grpcurl lines that `make demo` prints work, run verbatim against a real server
-(only host:port changed). grpcurl cannot be installed here, so `grpcurl` is a shell function that
+"""The lines that `make demo` prints (curl, grpcurl, the CLI, the SDK, the page) work, run
+verbatim against a real server (only host:port and the venv path changed). grpcurl cannot be installed here, so `grpcurl` is a shell function that
 runs tests/serving/grpcurl_stand_in.py, which works the way grpcurl does: server reflection for the
 message types, protobuf's JSON mapping for the body."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -26,10 +29,10 @@ def printed_examples() -> list[str]:
 
 def run_example(line: str, server, cwd) -> subprocess.CompletedProcess:
     host, grpc_port = server.http.removeprefix("http://"), server.grpc
-    line = line.replace("localhost:3000", host).replace("localhost:50051", grpc_port)
+    line = line.replace("localhost:3000", host).replace("localhost:50051", grpc_port).replace(".venv/bin/", f"{Path(sys.executable).parent}/")
     stand_in = f'grpcurl() {{ "{sys.executable}" "{ROOT / "tests/serving/grpcurl_stand_in.py"}" "$@"; }}'
     return subprocess.run(["bash", "-c", f"{stand_in}\n{line}"], cwd=cwd, capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "IMGCLF_URL": server.http})
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -40,11 +43,13 @@ def test_the_demo_examples_answer_like_the_model(server, tmp_path):
     (tmp_path / "runs").mkdir()
     Image.fromarray((load_digits().images[0] * 15).astype("uint8")).save(tmp_path / "runs" / "digit.png")
     expected = reference("digits-cnn", [(tmp_path / "runs" / "digit.png").read_bytes()])
+    best_label, best_score = expected[0][0]
 
     lines = printed_examples()
-    assert [line.split()[0] for line in lines] == ["curl", "curl", "grpcurl"]
-    answers = [run_example(line, server, tmp_path) for line in lines]
-    for line, answer in zip(lines, answers):
+    commands = [line for line in lines if not line.startswith("#")]
+    assert [line.split()[0].rsplit("/", 1)[-1] for line in commands] == ["curl", "curl", "grpcurl", "imgclf", "imgclf", "imgclf", "python"]
+    answers = [run_example(line, server, tmp_path) for line in commands]
+    for line, answer in zip(commands, answers):
         assert answer.returncode == 0, f"{line}\n{answer.stderr}"
 
     classified = json.loads(answers[0].stdout)
@@ -54,3 +59,12 @@ def test_the_demo_examples_answer_like_the_model(server, tmp_path):
     over_grpc = json.loads(answers[2].stdout)
     assert over_grpc["modelSpec"]["name"] == "digits-cnn"
     assert_same([[(c["label"], c["score"]) for c in image["classes"]] for image in over_grpc["results"]], expected)
+    assert f"1. {best_score:7.2%}  {best_label:<12}" in answers[3].stdout
+    assert [c["label"] for c in json.loads(answers[4].stdout)[0]["classes"]] == [label for label, _ in expected[0]]
+    assert answers[5].stdout.splitlines()[1].split()[0] == "digits-cnn"
+    assert f"label='{best_label}'" in answers[6].stdout
+
+    (page_line,) = [line for line in lines if line.startswith("#")]
+    url = re.search(r"http://\S+", page_line)[0].replace("http://localhost:3000", server.http)
+    page = httpx.get(url, timeout=10)
+    assert page.status_code == 200 and "<title>imgclf" in page.text

@@ -1,0 +1,24 @@
+"""Python SDK for the imgclf prediction service.
+
+    from imgclf_client import HttpClient, GrpcClient, AsyncHttpClient, AsyncGrpcClient
+
+Each client has the same methods: ``classify(images, model=None, version=None, top_k=5)``,
+``predict(pixels, ...)``, ``models()``, ``model(name)`` and ``health()``. Images may be file paths,
+bytes, binary file objects, PIL images or numpy arrays of any size; they travel as encoded bytes
+and the server decodes and resizes them. Errors of both protocols are one family
+(`imgclf_client.errors`).
+"""
+
+from imgclf_client.errors import (AuthenticationError, ConnectionError, ImgclfError, InvalidInputError, ModelNotFoundError,
+                                  ServerError, TimeoutError, UnavailableError)
+from imgclf_client.grpc_client import AsyncGrpcClient, GrpcClient
+from imgclf_client.http_client import AsyncHttpClient, HttpClient
+from imgclf_client.results import Classification, ClassifyResult, Health, ModelInfo, PredictResult
+from imgclf_client.retry import RetryPolicy
+
+__all__ = [
+    "HttpClient", "AsyncHttpClient", "GrpcClient", "AsyncGrpcClient", "RetryPolicy",
+    "Classification", "ClassifyResult", "PredictResult", "ModelInfo", "Health",
+    "ImgclfError", "InvalidInputError", "ModelNotFoundError", "AuthenticationError", "ServerError",
+    "UnavailableError", "ConnectionError", "TimeoutError",
+]

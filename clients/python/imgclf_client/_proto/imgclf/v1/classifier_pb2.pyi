@@ -1,0 +1,134 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ModelSpec(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class PixelArray(_message.Message):
+    __slots__ = ("shape", "uint8_values", "float_values")
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    UINT8_VALUES_FIELD_NUMBER: _ClassVar[int]
+    FLOAT_VALUES_FIELD_NUMBER: _ClassVar[int]
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    uint8_values: bytes
+    float_values: FloatValues
+    def __init__(self, shape: _Optional[_Iterable[int]] = ..., uint8_values: _Optional[bytes] = ..., float_values: _Optional[_Union[FloatValues, _Mapping]] = ...) -> None: ...
+
+class FloatValues(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class ClassifyRequest(_message.Message):
+    __slots__ = ("model_spec", "images", "arrays", "top_k", "request_id")
+    MODEL_SPEC_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    ARRAYS_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    model_spec: ModelSpec
+    images: _containers.RepeatedScalarFieldContainer[bytes]
+    arrays: _containers.RepeatedCompositeFieldContainer[PixelArray]
+    top_k: int
+    request_id: str
+    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., images: _Optional[_Iterable[bytes]] = ..., arrays: _Optional[_Iterable[_Union[PixelArray, _Mapping]]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class Classification(_message.Message):
+    __slots__ = ("class_index", "label", "name", "score")
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    class_index: int
+    label: str
+    name: str
+    score: float
+    def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., name: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class ImageClassifications(_message.Message):
+    __slots__ = ("classes",)
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    classes: _containers.RepeatedCompositeFieldContainer[Classification]
+    def __init__(self, classes: _Optional[_Iterable[_Union[Classification, _Mapping]]] = ...) -> None: ...
+
+class ClassifyResponse(_message.Message):
+    __slots__ = ("model_spec", "results", "request_id", "error")
+    MODEL_SPEC_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    model_spec: ModelSpec
+    results: _containers.RepeatedCompositeFieldContainer[ImageClassifications]
+    request_id: str
+    error: str
+    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ImageClassifications, _Mapping]]] = ..., request_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models", "default_model")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelMetadata]
+    default_model: str
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelMetadata, _Mapping]]] = ..., default_model: _Optional[str] = ...) -> None: ...
+
+class GetModelMetadataRequest(_message.Message):
+    __slots__ = ("model_spec",)
+    MODEL_SPEC_FIELD_NUMBER: _ClassVar[int]
+    model_spec: ModelSpec
+    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ...) -> None: ...
+
+class ModelMetadata(_message.Message):
+    __slots__ = ("name", "version", "versions", "input_height", "input_width", "num_classes", "labels", "names", "task", "dataset", "runtime", "decode", "resize", "normalization", "metrics")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    INPUT_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    NUM_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    DECODE_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZATION_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    versions: _containers.RepeatedScalarFieldContainer[int]
+    input_height: int
+    input_width: int
+    num_classes: int
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    task: str
+    dataset: str
+    runtime: str
+    decode: str
+    resize: str
+    normalization: str
+    metrics: _containers.ScalarMap[str, float]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., versions: _Optional[_Iterable[int]] = ..., input_height: _Optional[int] = ..., input_width: _Optional[int] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., task: _Optional[str] = ..., dataset: _Optional[str] = ..., runtime: _Optional[str] = ..., decode: _Optional[str] = ..., resize: _Optional[str] = ..., normalization: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...

@@ -1,0 +1,69 @@
+"""One exception family for both protocols; each carries the server's message."""
+
+from __future__ import annotations
+
+import builtins
+
+
+class ImgclfError(Exception):
+    """Base of every error the client raises. ``status`` is the HTTP status or gRPC code name."""
+
+    def __init__(self, message: str, status: int | str | None = None):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+class InvalidInputError(ImgclfError):
+    """The request was refused as bad input (HTTP 400/413, gRPC INVALID_ARGUMENT/RESOURCE_EXHAUSTED),
+    or an image could not be read on this side (a missing file, an unsupported object)."""
+
+
+class ModelNotFoundError(ImgclfError):
+    """No such model or version is served (HTTP 404, gRPC NOT_FOUND)."""
+
+
+class AuthenticationError(ImgclfError):
+    """The server wants a (different) token (HTTP 401/403, gRPC UNAUTHENTICATED/PERMISSION_DENIED)."""
+
+
+class ServerError(ImgclfError):
+    """The server failed (HTTP 5xx, gRPC INTERNAL/UNKNOWN/...)."""
+
+
+class UnavailableError(ServerError):
+    """The server is loading, overloaded or stopping (HTTP 503, gRPC UNAVAILABLE), still after retries."""
+
+
+class ConnectionError(ImgclfError, builtins.ConnectionError):  # noqa: A001 - the family's name for it
+    """The server could not be reached, still after retries."""
+
+
+class TimeoutError(ImgclfError, builtins.TimeoutError):  # noqa: A001
+    """No answer within the timeout (gRPC DEADLINE_EXCEEDED)."""
+
+
+def for_http_status(status: int, message: str) -> ImgclfError:
+    if status in (400, 413, 422):
+        return InvalidInputError(message, status)
+    if status == 404:
+        return ModelNotFoundError(message, status)
+    if status in (401, 403):
+        return AuthenticationError(message, status)
+    if status == 503:
+        return UnavailableError(message, status)
+    if status == 504:
+        return TimeoutError(message, status)
+    if status >= 500:
+        return ServerError(message, status)
+    return ImgclfError(message, status)
+
+
+GRPC_CODES = {
+    "INVALID_ARGUMENT": InvalidInputError, "RESOURCE_EXHAUSTED": InvalidInputError, "OUT_OF_RANGE": InvalidInputError,
+    "FAILED_PRECONDITION": InvalidInputError, "NOT_FOUND": ModelNotFoundError, "UNAUTHENTICATED": AuthenticationError,
+    "PERMISSION_DENIED": AuthenticationError, "UNAVAILABLE": UnavailableError, "DEADLINE_EXCEEDED": TimeoutError,
+}
+
+
+def for_grpc_code(code_name: str, message: str) -> ImgclfError:
+    return GRPC_CODES.get(code_name, ServerError)(message, code_name)

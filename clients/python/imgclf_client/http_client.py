@@ -1,0 +1,187 @@
+"""The HTTP clients: `HttpClient` (sync) and `AsyncHttpClient` (asyncio), the same methods."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import numpy as np
+
+from imgclf_client import errors, inputs
+from imgclf_client.results import Classification, ClassifyResult, Health, ModelInfo, PredictResult
+from imgclf_client.retry import RetryPolicy, policy
+
+DEFAULT_URL = "http://localhost:3000"
+PREPROCESSING = ("decode", "resize", "normalization")
+
+
+def _options(url: str, timeout: float, retries, headers: dict | None, token: str | None, ca_file: str | None, verify: bool) -> dict:
+    all_headers = dict(headers or {})
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    return {"base_url": url.rstrip("/"), "timeout": timeout, "headers": all_headers,
+            "verify": ca_file if ca_file else verify}
+
+
+def _classify_body(images, model, version, top_k) -> dict:
+    body = {"images": [base64.b64encode(blob).decode("ascii") for blob in inputs.encode_all(images)], "top_k": inputs.check_top_k(top_k)}
+    if model:
+        body["model"] = model
+    if version:
+        body["version"] = int(version)
+    return body
+
+
+def _predict_body(pixels, model, version) -> dict:
+    body = {"pixels": [array.tolist() for array in inputs.pixel_list(pixels)]}
+    if model:
+        body["model"] = model
+    if version:
+        body["version"] = int(version)
+    return body
+
+
+def _answer(response: httpx.Response) -> dict:
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("error") or response.text
+        except (ValueError, AttributeError):
+            message = response.text.strip() or response.reason_phrase
+        raise errors.for_http_status(response.status_code, f"HTTP {response.status_code}: {message}")
+    try:
+        return response.json()
+    except ValueError:
+        raise errors.ServerError(f"the server answered {response.status_code} with a body that is not JSON", response.status_code) from None
+
+
+def _transport_error(error: httpx.HTTPError, url: str) -> errors.ImgclfError:
+    if isinstance(error, httpx.TimeoutException):
+        return errors.TimeoutError(f"no answer from {url} in time: {type(error).__name__}")
+    return errors.ConnectionError(f"cannot reach {url}: {error}")
+
+
+def _classified(answer: dict) -> ClassifyResult:
+    return ClassifyResult(answer["model"], int(answer["version"]),
+                          [[Classification(int(c["class_index"]), c["label"], c["name"], float(c["score"])) for c in image]
+                           for image in answer["predictions"]])
+
+
+def _predicted(answer: dict) -> PredictResult:
+    return PredictResult(answer["model"], int(answer["version"]), np.asarray(answer["probabilities"], np.float32))
+
+
+def model_info(entry: dict, default: str | None = None) -> ModelInfo:
+    preprocessing = entry.get("preprocessing") or {}
+    return ModelInfo(
+        name=entry["name"], version=int(entry.get("version") or max(entry["versions"])), versions=[int(v) for v in entry["versions"]],
+        input_size=tuple(entry["input_size"]), num_classes=int(entry["num_classes"]),
+        labels=list(entry.get("labels") or []), names=list(entry.get("names") or []),
+        task=str((entry.get("task") or {}).get("name", "")), dataset=str((entry.get("dataset") or {}).get("source", "")),
+        runtime=entry.get("runtime", ""), preprocessing={k: str(preprocessing[k]) for k in PREPROCESSING if preprocessing.get(k)},
+        metrics={k: float(v) for k, v in (entry.get("metrics") or {}).items() if isinstance(v, (int, float))},
+        default=bool(entry.get("default")) or entry["name"] == default)
+
+
+class HttpClient:
+    """Calls the service over HTTP.
+
+    >>> with HttpClient("http://localhost:3000") as client:          # doctest: +SKIP
+    ...     result = client.classify("cat.jpg", top_k=3)
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0, retries: int | RetryPolicy = 3,
+                 headers: dict | None = None, token: str | None = None, ca_file: str | None = None, verify: bool = True):
+        self.url, self.retry = url, policy(retries)
+        self._http = httpx.Client(**_options(url, timeout, retries, headers, token, ca_file, verify))
+
+    def _call(self, method: str, path: str, **kwargs) -> dict:
+        def once():
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.HTTPError as error:
+                raise _transport_error(error, self.url) from None
+            return _answer(response)
+        return self.retry.call(once)
+
+    def classify(self, images, model: str | None = None, version: int | None = None, top_k: int = 5) -> ClassifyResult:
+        return _classified(self._call("POST", "/classify", json=_classify_body(images, model, version, top_k)))
+
+    def predict(self, pixels, model: str | None = None, version: int | None = None) -> PredictResult:
+        return _predicted(self._call("POST", "/predict", json=_predict_body(pixels, model, version)))
+
+    def models(self) -> list[ModelInfo]:
+        answer = self._call("GET", "/models")
+        return [model_info(entry, answer.get("default")) for entry in answer["models"]]
+
+    def model(self, name: str, version: int | None = None) -> ModelInfo:
+        return model_info(self._call("GET", f"/models/{name}", params={"version": version} if version else None))
+
+    def health(self) -> Health:
+        def probe(path):
+            try:
+                return self._http.get(path).status_code == 200
+            except httpx.HTTPError:
+                return False
+        return Health(live=probe("/livez"), ready=probe("/readyz"))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "HttpClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class AsyncHttpClient:
+    """`HttpClient` for asyncio: the same methods, awaited.
+
+    >>> async with AsyncHttpClient("http://localhost:3000") as client:   # doctest: +SKIP
+    ...     result = await client.classify(["a.jpg", "b.png"])
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0, retries: int | RetryPolicy = 3,
+                 headers: dict | None = None, token: str | None = None, ca_file: str | None = None, verify: bool = True):
+        self.url, self.retry = url, policy(retries)
+        self._http = httpx.AsyncClient(**_options(url, timeout, retries, headers, token, ca_file, verify))
+
+    async def _call(self, method: str, path: str, **kwargs) -> dict:
+        async def once():
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.HTTPError as error:
+                raise _transport_error(error, self.url) from None
+            return _answer(response)
+        return await self.retry.call_async(once)
+
+    async def classify(self, images, model: str | None = None, version: int | None = None, top_k: int = 5) -> ClassifyResult:
+        return _classified(await self._call("POST", "/classify", json=_classify_body(images, model, version, top_k)))
+
+    async def predict(self, pixels, model: str | None = None, version: int | None = None) -> PredictResult:
+        return _predicted(await self._call("POST", "/predict", json=_predict_body(pixels, model, version)))
+
+    async def models(self) -> list[ModelInfo]:
+        answer = await self._call("GET", "/models")
+        return [model_info(entry, answer.get("default")) for entry in answer["models"]]
+
+    async def model(self, name: str, version: int | None = None) -> ModelInfo:
+        return model_info(await self._call("GET", f"/models/{name}", params={"version": version} if version else None))
+
+    async def health(self) -> Health:
+        async def probe(path):
+            try:
+                return (await self._http.get(path)).status_code == 200
+            except httpx.HTTPError:
+                return False
+        return Health(live=await probe("/livez"), ready=await probe("/readyz"))
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncHttpClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()

@@ -1,0 +1,56 @@
+"""Retries with exponential backoff and jitter, only where a retry can help: the server could not
+be reached, or said it is unavailable (HTTP 503, gRPC UNAVAILABLE). Never on 4xx or other errors."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+
+from imgclf_client.errors import ConnectionError, UnavailableError
+
+RETRYABLE = (ConnectionError, UnavailableError)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # Tries in all (1: no retry).
+    backoff: float = 0.1  # Seconds before the first retry; doubled each time, with jitter.
+    max_backoff: float = 2.0
+
+    def delays(self):
+        delay = self.backoff
+        for _ in range(max(0, self.attempts - 1)):
+            yield min(self.max_backoff, delay) * (0.5 + random.random() / 2)
+            delay *= 2
+
+    def call(self, function):
+        delays = self.delays()
+        while True:
+            try:
+                return function()
+            except RETRYABLE:
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+
+    async def call_async(self, function):
+        delays = self.delays()
+        while True:
+            try:
+                return await function()
+            except RETRYABLE:
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+
+
+def policy(retries: int | RetryPolicy) -> RetryPolicy:
+    if isinstance(retries, RetryPolicy):
+        return retries
+    if not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
+    return RetryPolicy(attempts=retries + 1)

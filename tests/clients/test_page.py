@@ -1,0 +1,84 @@
+"""The browser page at /ui, in a real headless chromium (Debian's, through chromedriver), against the
+real running service: it lists the models, classifies an uploaded image and shows the same top
+classes as the SDK; a bad file shows the server's message."""
+
+from __future__ import annotations
+
+import shutil
+
+import httpx
+import pytest
+
+from imgclf_client import HttpClient
+from tests.serving.helpers import tiny_imagenet_jpegs
+
+pytestmark = [pytest.mark.slow, pytest.mark.data,
+              pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
+                                 reason="needs chromium and chromedriver (make test installs them)")]
+TASK1 = "tinyimagenet-cnn"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+
+
+def open_page(browser, server):
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    browser.get(f"{server.http}/ui")
+    WebDriverWait(browser, 20).until(lambda b: len(Select(b.find_element("id", "model")).options) == 2)
+    return Select(browser.find_element("id", "model"))
+
+
+def test_the_page_shows_the_same_top_classes_as_the_sdk(server, browser, real_data_dir, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    image = tmp_path / "image.jpg"
+    image.write_bytes(tiny_imagenet_jpegs(real_data_dir, 1)[0])
+    with HttpClient(server.http) as client:
+        expected = client.classify(str(image), model=TASK1, top_k=3)[0]
+
+    models = open_page(browser, server)
+    assert [o.get_attribute("value") for o in models.options] == ["digits-cnn", TASK1]
+    assert models.first_selected_option.get_attribute("value") == "digits-cnn"  # The server's default.
+    models.select_by_value(TASK1)
+    top_k = browser.find_element("id", "top-k")
+    top_k.clear()
+    top_k.send_keys("3")
+    browser.find_element("id", "file").send_keys(str(image))
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements("css selector", "#results .result"))
+    rows = browser.find_elements("css selector", "#results .result")
+    shown = [(int(r.get_attribute("data-class-index")), r.find_element("css selector", ".label").text,
+              r.find_element("css selector", ".name").text, r.find_element("css selector", ".score").text) for r in rows]
+    assert shown == [(c.class_index, c.label, c.name, f"{100 * c.score:.2f}%") for c in expected]
+    assert browser.find_element("id", "status").text == f"answered by {TASK1} version 1"
+    assert browser.find_element("id", "preview").is_displayed()
+
+
+def test_a_file_that_is_not_an_image_shows_the_servers_message(server, browser, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    open_page(browser, server)
+    browser.find_element("id", "file").send_keys(str(notes))
+    WebDriverWait(browser, 30).until(lambda b: b.find_element("id", "error").text)
+    assert "not an image" in browser.find_element("id", "error").text
+    assert not browser.find_elements("css selector", "#results .result")
+
+
+def test_the_page_is_served_at_ui_and_ui_slash_redirects(server):
+    page = httpx.get(f"{server.http}/ui", timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "<title>imgclf" in page.text
+    redirected = httpx.get(f"{server.http}/ui/", timeout=10, follow_redirects=True)
+    assert redirected.status_code == 200 and str(redirected.url).endswith("/ui")
