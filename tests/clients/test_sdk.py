@@ -105,7 +105,7 @@ def test_predict_without_a_model_uses_the_default_model(server):
     (lambda c, tmp: c.model("digits-cnn", version=7), ModelNotFoundError, "no version 7"),
     (lambda c, tmp: c.predict(np.full((4, 4, 3), np.nan), model=TASK1), InvalidInputError, "NaN"),
     (lambda c, tmp: c.predict(np.array([["a", "b"]]), model=TASK1), InvalidInputError, "must hold numbers"),
-    (lambda c, tmp: c.predict(np.zeros((4, 4, 5)), model=TASK1), InvalidInputError, "channels"),
+    (lambda c, tmp: c.predict(np.zeros((4, 4, 5)), model=TASK1), InvalidInputError, "has shape [4, 4, 5]"),
 ])
 def test_bad_input_raises_the_family_error_with_the_servers_message(server, tmp_path, make_call, error, words):
     (tmp_path / "notes.txt").write_text("not an image at all")
