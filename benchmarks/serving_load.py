@@ -26,9 +26,9 @@ import base64
 import io
 import json
 import os
+import re
 import shutil
 import signal
-import re
 import socket
 import statistics
 import struct
@@ -244,6 +244,7 @@ def main() -> int:
 
     variants = [("service", {})] + ([("service nobatch", {"IMGCLF_BATCHING": "0"})] if args.compare_batching else [])
     variants += [(f"service {i + 1}", dict(item.split("=", 1) for item in spec.split(",") if item)) for i, spec in enumerate(args.service_env)]
+    use_h2load = shutil.which("h2load") is not None
     for label, extra in variants:
         service = Server("serving.service:Classifier", {"IMGCLF_MODELS": args.model, **extra}, ROOT)
         try:
@@ -252,7 +253,7 @@ def main() -> int:
                 rows.append((label, "HTTP 1 image", c, wrk(url, jpeg, "image/jpeg", c, args.duration)))
             for c in args.concurrency:
                 target = f"127.0.0.1:{service.grpc_port}"
-                if shutil.which("h2load"):
+                if use_h2load:
                     result = h2load_grpc(target, f"http://127.0.0.1:{service.port}", args.model, jpeg, c, args.duration)
                 else:
                     result = grpc_load(target, args.model, jpeg, c, args.duration)

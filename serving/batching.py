@@ -20,10 +20,20 @@ class Batcher:
         self.model, self.executor, self.max_images = model, executor, max_images
         self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self.running = False
+        self.running_alone = False
 
     @property
     def idle(self) -> bool:
-        return not self.running and not self.pending
+        return not self.running and not self.pending and not self.running_alone
+
+    async def run_alone(self, function, *args):
+        """Runs ``function(*args)`` on the executor outside the queue, for a request that found the
+        model idle; until it ends the model counts as busy, so the next requests queue."""
+        self.running_alone = True
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+        finally:
+            self.running_alone = False
 
     async def predict(self, pixels: np.ndarray) -> np.ndarray:
         future = asyncio.get_running_loop().create_future()

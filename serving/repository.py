@@ -100,7 +100,7 @@ def load_version(name: str, version: int, path: Path, card: dict, settings: Sett
     model = ServedModel(name, version, path, card, labels["class_ids"], labels["class_names"], runtime, run, run_alone)
     # Warm up, so that the first request does not pay for the first run's allocations.
     for batch in (1, 8):
-        for alone in (False, True):
+        for alone in (False, True) if run_alone else (False,):
             model.predict(np.zeros((batch, *model.input_size, 3), np.float32), alone)
     log.info("loaded %s version %d (%s, %d classes, input %dx%d)", name, version, runtime, model.num_classes, *model.input_size)
     return model

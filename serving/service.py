@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 
 import bentoml
 
@@ -33,20 +32,14 @@ def _framework_config(settings: Settings) -> dict:
     return config
 
 
-def _workers() -> int:
-    """IMGCLF_WORKERS, else one API worker per core (at most 4: each worker loads every model)."""
-    raw = os.environ.get("IMGCLF_WORKERS", "")
-    if raw and (not raw.isdigit() or int(raw) < 1):
-        raise ValueError(f"IMGCLF_WORKERS must be a whole number of at least 1, got {raw!r}")
-    return int(raw) if raw else max(1, min(os.cpu_count() or 1, 4))
+SETTINGS = Settings.from_env()
 
 
-@bentoml.service(name="imgclf", workers=_workers(), traffic={"timeout": 60},
-                 **_framework_config(Settings.from_env()))
+@bentoml.service(name="imgclf", workers=SETTINGS.workers, traffic={"timeout": 60}, **_framework_config(SETTINGS))
 @bentoml.asgi_app(app, path="/")
 class Classifier:
     def __init__(self) -> None:
-        settings = Settings.from_env()
+        settings = SETTINGS
         if not settings.models and Classifier.bento is not None:
             # Served from a built bento: the models its bentofile named (and that it carries).
             settings = dataclasses.replace(settings, models=tuple(str(model.tag) for model in Classifier.bento.info.models))

@@ -16,7 +16,7 @@
 | IMGCLF_ONNX_THREADS | 1 | ONNX Runtime intra-op threads per model for batched runs (0: one per core); a request alone in its worker runs on a second session that uses every core |
 | IMGCLF_ACCESS_LOG | 0 | log every HTTP request (BentoML's access log; it costs about a quarter of the HTTP throughput) |
 | IMGCLF_TRACING | 0 | trace requests with BentoML's OpenTelemetry set-up (its `tracing` config picks the exporter) |
-| IMGCLF_WORKERS | cores, at most 4 | BentoML API workers, each with its own event loop, models and batching queues (read by serving/service.py) |
+| IMGCLF_WORKERS | cores, at most 4 | BentoML API workers, each with its own event loop, models and batching queues |
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ class Settings:
     onnx_threads: int = 1
     access_log: bool = False
     tracing: bool = False
+    # One API worker per core, at most 4: each worker loads every model.
+    workers: int = max(1, min(os.cpu_count() or 1, 4))
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -85,4 +87,5 @@ class Settings:
             onnx_threads=_int("IMGCLF_ONNX_THREADS", cls.onnx_threads, 0),
             access_log=_flag("IMGCLF_ACCESS_LOG", False),
             tracing=_flag("IMGCLF_TRACING", False),
+            workers=_int("IMGCLF_WORKERS", cls.workers, 1),
         )

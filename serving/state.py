@@ -21,7 +21,6 @@ class ServiceState:
         self.settings, self.repository = settings, repository
         self.executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="imgclf")
         self.batchers: dict[tuple[str, int], Batcher] = {}
-        self.lone: set[tuple[str, int]] = set()  # Models running a request outside their batcher now.
 
     async def _run(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
@@ -42,15 +41,10 @@ class ServiceState:
 
     async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
         with metrics.recorded(model.name, protocol, len(blobs)):
-            key = (model.name, model.version)
             batcher = self._batcher(model) if self.settings.batching else None
-            if batcher is not None and batcher.idle and key not in self.lone:
+            if batcher is not None and batcher.idle:
                 # The model is idle: decode and run in one trip to the thread pool, on every core.
-                self.lone.add(key)
-                try:
-                    probabilities = await self._run(self._decode_and_predict, blobs, model)
-                finally:
-                    self.lone.discard(key)
+                probabilities = await batcher.run_alone(self._decode_and_predict, blobs, model)
             else:
                 pixels = await self._run(inference.image_pixels, blobs, model, self.settings)
                 probabilities = await self._predict(model, pixels)

@@ -24,7 +24,6 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from serving import inference
 from serving.errors import InvalidInput, ServingError
 from serving.state import ServiceState
 from serving.tf_serving_rest import TOP_K, signature_defs

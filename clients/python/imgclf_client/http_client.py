@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 
 import httpx
 import numpy as np
@@ -16,7 +15,7 @@ DEFAULT_URL = "http://localhost:3000"
 PREPROCESSING = ("decode", "resize", "normalization")
 
 
-def _options(url: str, timeout: float, retries, headers: dict | None, token: str | None, ca_file: str | None, verify: bool) -> dict:
+def _options(url: str, timeout: float, headers: dict | None, token: str | None, ca_file: str | None, verify: bool) -> dict:
     all_headers = dict(headers or {})
     if token:
         all_headers["Authorization"] = f"Bearer {token}"
@@ -24,22 +23,17 @@ def _options(url: str, timeout: float, retries, headers: dict | None, token: str
             "verify": ca_file if ca_file else verify}
 
 
+def _model_fields(model, version) -> dict:
+    return {**({"model": model} if model else {}), **({"version": int(version)} if version else {})}
+
+
 def _classify_body(images, model, version, top_k) -> dict:
-    body = {"images": [base64.b64encode(blob).decode("ascii") for blob in inputs.encode_all(images)], "top_k": inputs.check_top_k(top_k)}
-    if model:
-        body["model"] = model
-    if version:
-        body["version"] = int(version)
-    return body
+    return {"images": [base64.b64encode(blob).decode("ascii") for blob in inputs.encode_all(images)],
+            "top_k": inputs.check_top_k(top_k), **_model_fields(model, version)}
 
 
 def _predict_body(pixels, model, version) -> dict:
-    body = {"pixels": [array.tolist() for array in inputs.pixel_list(pixels)]}
-    if model:
-        body["model"] = model
-    if version:
-        body["version"] = int(version)
-    return body
+    return {"pixels": [array.tolist() for array in inputs.pixel_list(pixels)], **_model_fields(model, version)}
 
 
 def _answer(response: httpx.Response) -> dict:
@@ -93,7 +87,7 @@ class HttpClient:
     def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0, retries: int | RetryPolicy = 3,
                  headers: dict | None = None, token: str | None = None, ca_file: str | None = None, verify: bool = True):
         self.url, self.retry = url, policy(retries)
-        self._http = httpx.Client(**_options(url, timeout, retries, headers, token, ca_file, verify))
+        self._http = httpx.Client(**_options(url, timeout, headers, token, ca_file, verify))
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
         def once():
@@ -145,7 +139,7 @@ class AsyncHttpClient:
     def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0, retries: int | RetryPolicy = 3,
                  headers: dict | None = None, token: str | None = None, ca_file: str | None = None, verify: bool = True):
         self.url, self.retry = url, policy(retries)
-        self._http = httpx.AsyncClient(**_options(url, timeout, retries, headers, token, ca_file, verify))
+        self._http = httpx.AsyncClient(**_options(url, timeout, headers, token, ca_file, verify))
 
     async def _call(self, method: str, path: str, **kwargs) -> dict:
         async def once():

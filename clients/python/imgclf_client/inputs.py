@@ -66,8 +66,7 @@ def _pixels(array: np.ndarray, where: str) -> np.ndarray:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise InvalidInputError(f"{where}: a pixel array must be HxW or HxWxC with 1, 3 or 4 channels, got shape {array.shape}")
     if array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
-            raise InvalidInputError(f"{where}: pixel values must be finite numbers 0-255")
+        check_numbers(array, where)
         if array.min(initial=0) < 0 or array.max(initial=0) > 255:
             raise InvalidInputError(f"{where}: pixel values must be 0-255, got {array.min()}..{array.max()}")
         array = np.rint(array).astype(np.uint8)
@@ -94,11 +93,16 @@ def pixel_list(pixels) -> list[np.ndarray]:
     if not arrays:
         raise InvalidInputError("no pixel arrays given")
     for index, array in enumerate(arrays):
-        if not np.issubdtype(array.dtype, np.number):
-            raise InvalidInputError(f"pixel array {index} must hold numbers, got dtype {array.dtype}")
-        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-            raise InvalidInputError(f"pixel array {index} holds NaN or infinite values")
+        check_numbers(array, f"pixel array {index}")
     return arrays
+
+
+def check_numbers(array: np.ndarray, where: str) -> None:
+    """Refuses what no protocol can carry as pixels: non-numbers, NaN and infinities."""
+    if not np.issubdtype(array.dtype, np.number):
+        raise InvalidInputError(f"{where} must hold numbers, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise InvalidInputError(f"{where} holds NaN or infinite values")
 
 
 def check_top_k(top_k) -> int:
