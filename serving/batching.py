@@ -1,30 +1,67 @@
-"""Adaptive batching: one queue per model and worker, shared by the HTTP and gRPC handlers.
+"""Adaptive batching and overload control: one queue per model and worker, shared by the HTTP and
+gRPC handlers.
 
 Requests that arrive while the model is busy wait in the queue and run together in the next
 model call (up to `max_images` images), so under load many small requests become one batch,
 and a lone request runs at once: no timer, no added latency when idle.
+
+The queue is bounded: at most `queue_size` requests per model are admitted at once (decoding,
+waiting or running); the next is refused at once with `Overloaded` (503 / RESOURCE_EXHAUSTED,
+with a Retry-After hint). A request that waited longer than `queue_timeout` is refused the same
+way, one whose deadline passed gets `DeadlineExceeded`, and one whose client went away (its
+future cancelled) is skipped: none of them reaches the model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from concurrent.futures import Executor
 
 import numpy as np
 
+from serving import metrics
+from serving.errors import DeadlineExceeded, Overloaded
 from serving.repository import ServedModel
 
 
+def check_deadline(deadline: float | None, where: str = "before it reached the model") -> None:
+    """Raises `DeadlineExceeded` if ``deadline`` (a `time.monotonic` instant) has passed."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineExceeded(f"the request's deadline passed {where}; it was dropped, not run")
+
+
 class Batcher:
-    def __init__(self, model: ServedModel, executor: Executor, max_images: int):
+    def __init__(self, model: ServedModel, executor: Executor, max_images: int, queue_size: int = 64,
+                 queue_timeout: float = 5.0):
         self.model, self.executor, self.max_images = model, executor, max_images
-        self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
+        self.queue_size, self.queue_timeout = queue_size, queue_timeout
+        self.pending: list[tuple[np.ndarray, asyncio.Future, float, float | None]] = []
+        self.admitted = 0
         self.running = False
         self.running_alone = False
 
     @property
     def idle(self) -> bool:
         return not self.running and not self.pending and not self.running_alone
+
+    @contextlib.contextmanager
+    def admission(self):
+        """Holds one of the model's `queue_size` places for the duration of a request."""
+        if self.admitted >= self.queue_size:
+            metrics.OVERLOADED.labels(self.model.name).inc()
+            raise Overloaded(f"model {self.model.name} is overloaded: {self.admitted} requests are already in progress "
+                             f"in this worker (the queue limit, IMGCLF_QUEUE_SIZE); retry after 1 s")
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
+
+    def _run(self, pixels: np.ndarray, alone: bool) -> np.ndarray:
+        metrics.MODEL_IMAGES.labels(self.model.name).inc(len(pixels))
+        return self.model.predict(pixels, alone)
 
     async def run_alone(self, function, *args):
         """Runs ``function(*args)`` on the executor outside the queue, for a request that found the
@@ -35,34 +72,53 @@ class Batcher:
         finally:
             self.running_alone = False
 
-    async def predict(self, pixels: np.ndarray) -> np.ndarray:
+    async def predict(self, pixels: np.ndarray, deadline: float | None = None) -> np.ndarray:
         future = asyncio.get_running_loop().create_future()
-        self.pending.append((pixels, future))
+        self.pending.append((pixels, future, time.monotonic(), deadline))
         if not self.running:
             self.running = True
             asyncio.get_running_loop().create_task(self._drain())
         return await future
 
+    def _admissible(self, future: asyncio.Future, queued_at: float, deadline: float | None) -> bool:
+        """False (and the future answered) for work that must not reach the model."""
+        if future.done():  # Cancelled: the client went away or its gRPC deadline passed.
+            metrics.DROPPED.labels(self.model.name, "cancelled").inc()
+            return False
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            metrics.DROPPED.labels(self.model.name, "deadline").inc()
+            future.set_exception(DeadlineExceeded("the request's deadline passed while it waited for the model; it was dropped, not run"))
+            return False
+        if now - queued_at > self.queue_timeout:
+            metrics.DROPPED.labels(self.model.name, "queue_timeout").inc()
+            future.set_exception(Overloaded(
+                f"model {self.model.name} is overloaded: the request waited {1000 * (now - queued_at):.0f} ms in its queue, "
+                f"over the limit of {1000 * self.queue_timeout:.0f} ms (IMGCLF_QUEUE_TIMEOUT_MS); retry after 1 s"))
+            return False
+        return True
+
     def _take(self) -> list[tuple[np.ndarray, asyncio.Future]]:
         taken, images = [], 0
         while self.pending and (not taken or images + len(self.pending[0][0]) <= self.max_images):
-            item = self.pending.pop(0)
-            images += len(item[0])
-            taken.append(item)
+            pixels, future, queued_at, deadline = self.pending.pop(0)
+            if self._admissible(future, queued_at, deadline):
+                images += len(pixels)
+                taken.append((pixels, future))
         return taken
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self.pending:
-                batch = [(pixels, future) for pixels, future in self._take() if not future.cancelled()]
+                batch = self._take()
                 if not batch:
                     continue
                 # A lone request (nothing else queued) may use every core; a batch runs on one.
                 alone = len(batch) == 1 and not self.pending
                 try:
                     probabilities = await loop.run_in_executor(
-                        self.executor, self.model.predict, np.concatenate([pixels for pixels, _ in batch]), alone)
+                        self.executor, self._run, np.concatenate([pixels for pixels, _ in batch]), alone)
                 except Exception as error:  # Every request of the batch gets the model's error.
                     for _, future in batch:
                         if not future.done():

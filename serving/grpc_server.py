@@ -9,6 +9,7 @@ cannot be used: its stubs do not import under protobuf 6+, which TensorFlow 2.21
 from __future__ import annotations
 
 import logging
+import time
 
 import grpc
 import numpy as np
@@ -17,14 +18,76 @@ from grpc_reflection.v1alpha import reflection
 
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
-from serving import inference, metrics
-from serving.errors import InvalidInput, ServingError
+from serving import guards, inference, metrics
+from serving.errors import InvalidInput, Overloaded, ServingError, Unauthenticated
 from serving.repository import ServedModel
 from serving.state import ServiceState
 
 log = logging.getLogger("imgclf.serving")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ClassifierService"].full_name
+
+
+async def abort(context, error: ServingError) -> None:
+    """Ends the call with the error's code and message; an overload also says when to retry."""
+    trailing = (("retry-after", str(error.retry_after)),) if isinstance(error, Overloaded) else ()
+    await context.abort(error.grpc_code, error.message, trailing_metadata=trailing)
+
+
+class Guard(grpc.aio.ServerInterceptor):
+    """Every call but health and reflection: the API token (``authorization`` metadata) is checked,
+    and the call's own deadline becomes the request's (`guards.DEADLINE`)."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(guards.OPEN_GRPC_SERVICES):
+            return handler
+        authorization = next((value for key, value in details.invocation_metadata or () if key == "authorization"), None)
+        try:
+            guards.check_token(self.settings, authorization)
+        except Unauthenticated as error:
+            return _refusal(handler, error)
+        kind = _kind(handler)
+        return handler._replace(**{kind: _with_deadline(getattr(handler, kind), handler.response_streaming)})
+
+
+def _refusal(handler, error: Unauthenticated):
+    """``handler`` with its behaviour replaced by an UNAUTHENTICATED answer."""
+    async def refuse(request, context):
+        metrics.record_error(None, "grpc", error)
+        await abort(context, error)
+
+    async def refuse_stream(request, context):
+        await refuse(request, context)
+        yield  # pragma: no cover (never reached: abort raises)
+
+    return handler._replace(**{_kind(handler): refuse_stream if handler.response_streaming else refuse})
+
+
+def _kind(handler) -> str:
+    return f"{'stream' if handler.request_streaming else 'unary'}_{'stream' if handler.response_streaming else 'unary'}"
+
+
+def _with_deadline(behavior, streaming: bool):
+    def begin(context) -> None:
+        remaining = context.time_remaining()
+        if remaining is not None:
+            guards.DEADLINE.set(time.monotonic() + remaining)
+
+    if streaming:
+        async def stream(request, context):
+            begin(context)
+            async for response in behavior(request, context):
+                yield response
+        return stream
+
+    async def unary(request, context):
+        begin(context)
+        return await behavior(request, context)
+    return unary
 
 
 def _array(message: pb.PixelArray, index: int) -> np.ndarray:
@@ -79,7 +142,7 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
             return await self._classify(request)
         except ServingError as error:
             metrics.record_error(request.model_spec.name, "grpc", error)
-            await context.abort(error.grpc_code, error.message)
+            await abort(context, error)
 
     async def ClassifyStream(self, request_iterator, context):
         async for request in request_iterator:
@@ -98,7 +161,7 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
         try:
             model = self.state.repository.get(request.model_spec.name or None, request.model_spec.version or None)
         except ServingError as error:
-            await context.abort(error.grpc_code, error.message)
+            await abort(context, error)
         return metadata(model, sorted(self.state.repository.models[model.name]))
 
 
@@ -120,7 +183,7 @@ def parsing(handler, message_class, streaming: bool = False):
                     try:
                         yield parse(data)
                     except InvalidInput as error:
-                        await context.abort(error.grpc_code, error.message)
+                        await abort(context, error)
             async for response in handler(parsed(), context):
                 yield response
         return stream
@@ -129,7 +192,7 @@ def parsing(handler, message_class, streaming: bool = False):
         try:
             request = parse(data)
         except InvalidInput as error:
-            await context.abort(error.grpc_code, error.message)
+            await abort(context, error)
         return await handler(request, context)
     return unary
 
@@ -155,7 +218,7 @@ async def start(state: ServiceState, port: int) -> grpc.aio.Server:
     from serving import tf_serving_grpc
 
     limit = state.settings.max_body_bytes
-    server = grpc.aio.server(options=[
+    server = grpc.aio.server(interceptors=(Guard(state.settings),), options=[
         ("grpc.so_reuseport", 1),
         ("grpc.max_receive_message_length", limit),
         ("grpc.max_send_message_length", limit),
@@ -166,11 +229,19 @@ async def start(state: ServiceState, port: int) -> grpc.aio.Server:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (SERVICE_NAME, *tf_serving_names, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server, pool=tf_serving_grpc.reflection_pool())
-    bound = server.add_insecure_port(f"[::]:{port}")
+    settings = state.settings
+    if settings.tls:
+        with open(settings.tls_key_file, "rb") as key, open(settings.tls_cert_file, "rb") as cert:
+            credentials = grpc.ssl_server_credentials(((key.read(), cert.read()),))
+        bound = server.add_secure_port(f"[::]:{port}", credentials)
+    else:
+        bound = server.add_insecure_port(f"[::]:{port}")
     if bound == 0:
         raise RuntimeError(f"cannot listen for gRPC on port {port}")
     await server.start()
     for name in ("", SERVICE_NAME, *tf_serving_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("gRPC serving on port %d: %s", bound, ", ".join(names))
+    server.health = health_servicer
+    server.service_names = ("", SERVICE_NAME, *tf_serving_names)
+    log.info("gRPC serving on port %d%s: %s", bound, " (TLS)" if settings.tls else "", ", ".join(names))
     return server

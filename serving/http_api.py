@@ -7,10 +7,14 @@
     GET  /ui                the browser page (serving/ui/index.html), which calls the routes above
     TensorFlow Serving's REST API (see tf_serving_rest.py):
     POST /v1/models/{name}[/versions/{v}]:predict, GET /v1/models/{name}[/versions/{v}][/metadata]
+    POST /admin/reload      look in the model store for new versions now
+
+Every route but /ui checks the API token and sets the request's deadline (serving/guards.py).
 
 ``model``, ``version`` and ``top_k`` come from the JSON body, the multipart form or the query.
-Errors are ``{"error": message}`` with 400 (bad input), 404 (unknown model or version),
-413 (over a limit) or 503.
+Errors are ``{"error": message}`` with 400 (bad input), 401 (no or wrong token), 404 (unknown
+model or version), 413 (over a limit), 503 (loading, shutting down, or overloaded: then with
+``Retry-After``) or 504 (the deadline passed before the model ran).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -25,8 +30,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
-from serving import inference, metrics, tf_serving_rest
-from serving.errors import InvalidInput, PayloadTooLarge, ServingError
+from serving import guards, inference, metrics, tf_serving_rest
+from serving.errors import InvalidInput, Overloaded, PayloadTooLarge, ServingError
 from serving.state import current
 
 
@@ -147,19 +152,35 @@ async def page(request: Request) -> HTMLResponse:
 
 def _error_response(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, ServingError):
-        return JSONResponse({"error": error.message}, status_code=error.http_status)
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Overloaded) else None
+        return JSONResponse({"error": error.message}, status_code=error.http_status, headers=headers)
     return JSONResponse({"error": f"internal error: {type(error).__name__}"}, status_code=500)
 
 
 def _guard(handler):
+    """The token check, the request's deadline and the disconnect watch, then ``handler``;
+    a `ServingError` becomes ``{"error": message}`` with its status."""
     async def guarded(request: Request):
         try:
+            state = current()
+            guards.check_token(state.settings, request.headers.get("authorization"))
+            timeout = guards.http_timeout(request.headers.get(guards.TIMEOUT_HEADER))
+            guards.DEADLINE.set(time.monotonic() + (state.settings.request_timeout_s if timeout is None else timeout))
+            guards.CLIENT_GONE.set(guards.http_disconnect_waiter(request.receive))
             return await handler(request)
         except ServingError as error:
             metrics.record_error(request.query_params.get("model"), "http", error)
             return _error_response(request, error)
     guarded.__name__ = handler.__name__
     return guarded
+
+
+async def reload_models(request: Request) -> JSONResponse:
+    """Looks in the model store for new versions now (what every worker also does each
+    IMGCLF_POLL_SECONDS); answers with what this worker serves afterwards."""
+    state = current()
+    changes = await state.refresh_models()
+    return JSONResponse({"changes": changes, "models": {name: sorted(v) for name, v in state.repository.models.items()}})
 
 
 app = Starlette(routes=[
@@ -170,4 +191,5 @@ app = Starlette(routes=[
     Route("/ui", page, methods=["GET"]),
     Route("/ui/", page, methods=["GET"]),
     Route("/v1/models/{rest:path}", _guard(tf_serving_rest.handle), methods=["GET", "POST"]),
+    Route("/admin/reload", _guard(reload_models), methods=["POST"]),
 ])

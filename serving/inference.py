@@ -8,7 +8,7 @@ import numpy as np
 from serving.errors import InvalidInput, PayloadTooLarge
 from serving.repository import ServedModel
 from serving.settings import Settings
-from training.preprocessing import ImageTooLargeError, InvalidImageError, decode_image, resize_bilinear, to_rgb
+from training.preprocessing import ImageTooLargeError, InvalidImageError, load_image, resize_bilinear, to_rgb
 
 
 def check_batch(count: int, settings: Settings, what: str = "images") -> None:
@@ -37,19 +37,17 @@ def image_pixels(blobs: list[bytes], model: ServedModel, settings: Settings) -> 
     check_batch(len(blobs), settings)
     out = np.empty((len(blobs), *model.input_size, 3), np.float32)
     for index, data in enumerate(blobs):
-        where = f"image {index}" if len(blobs) > 1 else "the image"
         try:
-            image = decode_image(data, settings.max_image_pixels)
+            out[index] = load_image(data, model.input_size, settings.max_image_pixels, settings.min_image_side)
         except ImageTooLargeError as error:
-            raise PayloadTooLarge(f"{where}: {error}") from None
+            raise PayloadTooLarge(f"{_where(index, blobs)}: {error}") from None
         except InvalidImageError as error:
-            raise InvalidInput(f"{where}: {error}") from None
-        height, width = image.shape[:2]
-        if min(height, width) < settings.min_image_side:
-            raise InvalidInput(f"{where} is {width}x{height} pixels; images must be at least "
-                               f"{settings.min_image_side}x{settings.min_image_side}")
-        out[index] = resize_bilinear(image, model.input_size)
+            raise InvalidInput(f"{_where(index, blobs)}: {error}") from None
     return out
+
+
+def _where(index: int, blobs: list) -> str:
+    return f"image {index}" if len(blobs) > 1 else "the image"
 
 
 def array_pixels(arrays: list, model: ServedModel, settings: Settings) -> np.ndarray:

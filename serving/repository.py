@@ -8,6 +8,7 @@ TensorFlow is imported only in that case.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from serving import metrics
 from serving.errors import ModelNotFound
 from serving.settings import Settings
 
@@ -85,7 +87,48 @@ def _tensorflow_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     return lambda pixels: signature(pixels=tf.constant(pixels))[OUTPUT_NAME].numpy()
 
 
+class ModelLoadError(Exception):
+    """A stored version that must not be served: files that differ from its card, or a model that does not load or answer."""
+
+
+def verify_files(path: Path, card: dict, names: list[str]) -> None:
+    """Checks ``names`` (files of the version folder) against the SHA-256 sums its card recorded at
+    export, when the export's parity check passed on exactly those bytes."""
+    recorded = card.get("artifacts", {})
+    for name in names:
+        expected = recorded.get(name)
+        if expected is None:
+            continue  # An older card without checksums: the load and warm-up checks still apply.
+        digest = hashlib.sha256()
+        try:
+            with open(path / name, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError as error:
+            raise ModelLoadError(f"{name} cannot be read: {error.strerror}") from None
+        if digest.hexdigest() != expected:
+            raise ModelLoadError(f"{name} does not match the checksum its model card recorded at export (corrupt or changed)")
+
+
+def _check_answers(model: "ServedModel", probabilities: np.ndarray, batch: int) -> None:
+    if probabilities.shape != (batch, model.num_classes):
+        raise ModelLoadError(f"the model answers shape {list(probabilities.shape)}, not [{batch}, {model.num_classes}] for its labels")
+    if not np.isfinite(probabilities).all() or np.abs(probabilities.sum(axis=1) - 1).max() > 1e-3:
+        raise ModelLoadError("the model's answers are not probabilities (not finite, or rows do not sum to 1)")
+
+
 def load_version(name: str, version: int, path: Path, card: dict, settings: Settings) -> ServedModel:
+    """Loads, checks and warms up one stored version; `ModelLoadError` says why it cannot be served."""
+    try:
+        return _load_version(name, version, path, card, settings)
+    except ModelLoadError as error:
+        raise ModelLoadError(f"{name} version {version} cannot be served: {error}") from None
+    except Exception as error:  # A runtime that cannot load the file: name it, never crash the worker.
+        raise ModelLoadError(f"{name} version {version} cannot be served: {type(error).__name__}: {error}") from None
+
+
+def _load_version(name: str, version: int, path: Path, card: dict, settings: Settings) -> ServedModel:
+    verify_files(path, card, ["labels.json"])
     labels = json.loads((path / "labels.json").read_text())
     run_alone = None
     if name in settings.tensorflow_models:
@@ -94,6 +137,7 @@ def load_version(name: str, version: int, path: Path, card: dict, settings: Sett
         int8 = card.get("int8", {})
         use_int8 = settings.prefer_int8 and int8.get("usable") and (path / int8.get("file", "")).is_file()
         onnx_file = int8["file"] if use_int8 else "model.onnx"
+        verify_files(path, card, [onnx_file])
         runtime, run = ("onnxruntime-int8" if use_int8 else "onnxruntime"), _onnx_runner(path / onnx_file, settings.onnx_threads)
         if 0 < settings.onnx_threads < (os.cpu_count() or 1):
             run_alone = _onnx_runner(path / onnx_file, 0)
@@ -101,43 +145,121 @@ def load_version(name: str, version: int, path: Path, card: dict, settings: Sett
     # Warm up, so that the first request does not pay for the first run's allocations.
     for batch in (1, 8):
         for alone in (False, True) if run_alone else (False,):
-            model.predict(np.zeros((batch, *model.input_size, 3), np.float32), alone)
+            _check_answers(model, model.predict(np.full((batch, *model.input_size, 3), 127.0, np.float32), alone), batch)
     log.info("loaded %s version %d (%s, %d classes, input %dx%d)", name, version, runtime, model.num_classes, *model.input_size)
     return model
 
 
+def _stored_versions() -> dict[str, dict[int, object]]:
+    """Every imgclf model version in the BentoML store (or the served bento)."""
+    import bentoml
+
+    available: dict[str, dict[int, object]] = {}
+    for stored in bentoml.models.list():
+        if stored.info.module == STORE_MODULE and str(stored.tag.version).isdigit():
+            available.setdefault(stored.tag.name, {})[int(stored.tag.version)] = stored
+    return available
+
+
+def _folder_state(path: Path) -> tuple:
+    """Changes whenever a file of the folder does (a version still being copied into the store)."""
+    return tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in path.rglob("*") if p.is_file()))
+
+
 class ModelRepository:
-    def __init__(self, models: dict[str, dict[int, ServedModel]], default: str):
+    """The loaded versions, by model name. Models named without a version follow the store: the
+    newest ``settings.keep_versions`` versions stay loaded, and `refresh` loads new ones and retires
+    old ones, swapping the whole table at once (a request holds the version it started with)."""
+
+    def __init__(self, models: dict[str, dict[int, ServedModel]], default: str, settings: Settings | None = None,
+                 followed: tuple[str, ...] = ()):
         self.models, self.default = models, default
+        self.settings, self.followed = settings, followed
+        self.refused: dict[tuple[str, int], tuple] = {}  # Versions that failed their checks, and their folder's state then.
 
     @classmethod
     def from_store(cls, settings: Settings) -> "ModelRepository":
-        """Loads the configured models (default: the latest version of every imgclf model in the store)."""
-        import bentoml
-
-        available: dict[str, dict[int, object]] = {}
-        for stored in bentoml.models.list():
-            if stored.info.module == STORE_MODULE and str(stored.tag.version).isdigit():
-                available.setdefault(stored.tag.name, {})[int(stored.tag.version)] = stored
-        wanted: dict[str, set[int]] = {}
+        """Loads the configured models (default: the latest version(s) of every imgclf model in the store)."""
+        available = _stored_versions()
+        pinned: dict[str, set[int]] = {}
+        followed = []
         for entry in settings.models or tuple(sorted(available)):
             name, _, version = entry.partition(":")
             if name not in available:
                 raise ModelNotFound(f"model {name!r} is not in the BentoML store; exported models: {', '.join(sorted(available)) or 'none'}")
             if version and (not version.isdigit() or int(version) not in available[name]):
                 raise ModelNotFound(f"model {name} has no version {version}; versions: {sorted(available[name])}")
-            wanted.setdefault(name, set()).add(int(version) if version else max(available[name]))
-        if not wanted:
+            if version:
+                pinned.setdefault(name, set()).add(int(version))
+            elif name not in followed:
+                followed.append(name)
+        if not pinned and not followed:
             raise ModelNotFound("the BentoML store holds no exported imgclf model: run `python -m training train ...` or `... export RUN_DIR` first")
+        repository = cls({}, "", settings, tuple(followed))
         models: dict[str, dict[int, ServedModel]] = {}
-        for name, versions in wanted.items():
+        for name, versions in pinned.items():  # Named explicitly: a version that cannot be served stops the start.
             for version in sorted(versions):
                 stored = available[name][version]
                 models.setdefault(name, {})[version] = load_version(name, version, Path(stored.path), dict(stored.info.metadata), settings)
+        for name in followed:  # The newest versions that pass their checks; refused ones are logged and skipped.
+            loaded = models.setdefault(name, {})
+            for version in sorted(available[name], reverse=True):
+                if len([v for v in loaded if v not in pinned.get(name, ())]) >= settings.keep_versions:
+                    break
+                if version in loaded:
+                    continue
+                stored = available[name][version]
+                try:
+                    loaded[version] = load_version(name, version, Path(stored.path), dict(stored.info.metadata), settings)
+                except ModelLoadError as error:
+                    repository.refused[(name, version)] = _folder_state(Path(stored.path))
+                    log.error("refused %s", error)
+            if not loaded:
+                raise ModelLoadError(f"no version of {name} can be served (see the errors above)")
         default = settings.default_model or next(iter(models))
         if default not in models:
             raise ModelNotFound(f"IMGCLF_DEFAULT_MODEL {default!r} is not among the served models: {', '.join(models)}")
-        return cls(models, default)
+        repository.models, repository.default = models, default
+        return repository
+
+    def refresh(self) -> list[str]:
+        """Loads (and checks, and warms up) new stored versions of the followed models, then swaps
+        them in and retires versions past the newest ``keep_versions``. A version that fails its
+        checks is refused, logged once, and tried again only if its files change. Returns what
+        changed, in words. Runs on a worker thread; the table swap is one assignment."""
+        if not self.followed:
+            return []
+        available = _stored_versions()
+        keep = self.settings.keep_versions
+        models = {name: dict(versions) for name, versions in self.models.items()}
+        changes = []
+        for name in self.followed:
+            stored = available.get(name, {})
+            for version in sorted(stored)[-keep:]:
+                if version in models[name] or version < max(models[name]):
+                    continue
+                path = Path(stored[version].path)
+                state = _folder_state(path)
+                if self.refused.get((name, version)) == state:
+                    continue
+                try:
+                    models[name][version] = load_version(name, version, path, dict(stored[version].info.metadata), self.settings)
+                except ModelLoadError as error:
+                    self.refused[(name, version)] = state
+                    metrics.MODEL_LOADS.labels(name, "refused").inc()
+                    log.error("refused %s; still serving versions %s", error, sorted(models[name]))
+                    changes.append(f"refused {name} version {version}: {error}")
+                    continue
+                metrics.MODEL_LOADS.labels(name, "loaded").inc()
+                changes.append(f"loaded {name} version {version}")
+                log.info("now serving %s version %d", name, version)
+            for version in sorted(models[name])[:-keep]:
+                del models[name][version]
+                changes.append(f"retired {name} version {version}")
+                log.info("retired %s version %d", name, version)
+        if any(change.startswith(("loaded", "retired")) for change in changes):
+            self.models = models
+        return changes
 
     def get(self, name: str | None = None, version: int | str | None = None) -> ServedModel:
         name = name or self.default

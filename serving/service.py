@@ -8,8 +8,10 @@ on its event loop (one port for all workers). Limits and options: `serving.setti
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import signal
 
 import bentoml
 
@@ -22,8 +24,11 @@ log = logging.getLogger("imgclf.serving")
 
 
 def _framework_config(settings: Settings) -> dict:
-    """BentoML's per-request extras, off unless asked for: each one costs throughput (see README)."""
+    """BentoML's per-request extras, off unless asked for: each one costs throughput (see README);
+    TLS for HTTP when a certificate is configured."""
     config: dict = {}
+    if settings.tls:
+        config["ssl"] = {"enabled": True, "certfile": settings.tls_cert_file, "keyfile": settings.tls_key_file}
     if not settings.access_log:
         config["logging"] = {"access": {"enabled": False}}
     if not settings.tracing:
@@ -46,15 +51,53 @@ class Classifier:
         self.state = ServiceState(settings, ModelRepository.from_store(settings))
         install(self.state)
         self.grpc_server = None
+        self.poller = None
+        self.draining: asyncio.Task | None = None
         log.info("serving %s (default %s)", ", ".join(self.state.repository.models), self.state.repository.default)
 
     @bentoml.on_startup
-    async def start_grpc(self) -> None:
+    async def start(self) -> None:
         from serving import grpc_server
 
         self.grpc_server = await grpc_server.start(self.state, self.state.settings.grpc_port)
+        self.poller = asyncio.get_running_loop().create_task(self.state.poll_models())
+        self._chain_sigterm()
+
+    def _chain_sigterm(self) -> None:
+        """On SIGTERM, before uvicorn's own handler stops HTTP: refuse new work on both protocols
+        (503 / UNAVAILABLE), report not ready, and let accepted gRPC calls finish within the grace."""
+        loop = asyncio.get_running_loop()
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(number, frame):
+            loop.call_soon_threadsafe(self.drain)
+            if callable(previous):
+                previous(number, frame)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+    def drain(self) -> asyncio.Task:
+        """Starts draining once; returns the task that ends when accepted gRPC calls have."""
+        if self.draining is None:
+            self.state.draining = True
+            self.draining = asyncio.get_running_loop().create_task(self._drain())
+        return self.draining
+
+    async def _drain(self) -> None:
+        log.info("SIGTERM: draining %d requests in progress (grace %.0f s)", self.state.in_progress(), self.state.settings.shutdown_grace_s)
+        if self.grpc_server is not None:
+            from grpc_health.v1 import health_pb2
+
+            for name in self.grpc_server.service_names:
+                await self.grpc_server.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            await self.grpc_server.stop(grace=self.state.settings.shutdown_grace_s)
+
+    async def __is_ready__(self) -> bool:
+        return not self.state.draining
 
     @bentoml.on_shutdown
-    async def stop_grpc(self) -> None:
-        if self.grpc_server is not None:
-            await self.grpc_server.stop(grace=5)
+    async def stop(self) -> None:
+        if self.poller is not None:
+            self.poller.cancel()
+        await self.drain()
+        # Accepted HTTP requests have finished (uvicorn waits for them before this hook); gRPC ones too.

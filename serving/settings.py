@@ -17,6 +17,16 @@
 | IMGCLF_ACCESS_LOG | 0 | log every HTTP request (BentoML's access log; it costs about a quarter of the HTTP throughput) |
 | IMGCLF_TRACING | 0 | trace requests with BentoML's OpenTelemetry set-up (its `tracing` config picks the exporter) |
 | IMGCLF_WORKERS | cores, at most 4 | BentoML API workers, each with its own event loop, models and batching queues |
+| IMGCLF_QUEUE_SIZE | 64 | requests per model and worker accepted at once (decoding, queued or running); more are refused at once with 503 / RESOURCE_EXHAUSTED and a Retry-After hint |
+| IMGCLF_QUEUE_TIMEOUT_MS | 5000 | a request still queued for its model after this long is refused the same way (it never reaches the model) |
+| IMGCLF_REQUEST_TIMEOUT_S | 30 | the deadline of an HTTP request that sends no ``X-Request-Timeout`` header (seconds); gRPC requests use their own deadline. Past it, work not yet run is dropped: 504 / DEADLINE_EXCEEDED |
+| IMGCLF_TOKENS | (none) | comma-separated API tokens; when any is set (here or in the file), every prediction and metadata call needs ``Authorization: Bearer TOKEN`` (HTTP header or gRPC metadata); health checks stay open |
+| IMGCLF_TOKEN_FILE | (none) | a file of API tokens, one per line (``#`` comments allowed), read at start |
+| IMGCLF_TLS_CERT_FILE | (none) | PEM certificate (chain) for TLS on both ports; needs IMGCLF_TLS_KEY_FILE |
+| IMGCLF_TLS_KEY_FILE | (none) | PEM private key for that certificate |
+| IMGCLF_POLL_SECONDS | 30 | how often each worker looks in the model store for new versions of the models it serves by name (0: never; ``POST /admin/reload`` looks at once) |
+| IMGCLF_KEEP_VERSIONS | 1 | versions kept addressable per model served by name: the newest N (TensorFlow Serving's ``latest`` policy); ``name:version`` entries are pinned |
+| IMGCLF_SHUTDOWN_GRACE_S | 20 | on SIGTERM: seconds to finish accepted requests before the worker exits |
 """
 
 from __future__ import annotations
@@ -47,6 +57,47 @@ def _flag(name: str, default: bool) -> bool:
     return raw in ("1", "true", "yes")
 
 
+def _float(name: str, default: float, minimum: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number of at least {minimum}, got {raw}")
+    return value
+
+
+def _tokens() -> tuple[str, ...]:
+    """The API tokens of IMGCLF_TOKENS and of the file IMGCLF_TOKEN_FILE names."""
+    tokens = list(_list("IMGCLF_TOKENS"))
+    path = os.environ.get("IMGCLF_TOKEN_FILE")
+    if path:
+        try:
+            text = open(path, encoding="utf-8").read()
+        except OSError as error:
+            raise ValueError(f"IMGCLF_TOKEN_FILE {path!r} cannot be read: {error.strerror}") from None
+        tokens += [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        if not tokens:
+            raise ValueError(f"IMGCLF_TOKEN_FILE {path!r} holds no token (one per line)")
+    for token in tokens:
+        if len(token) < 16 or any(c.isspace() for c in token) or not token.isprintable():
+            raise ValueError("API tokens must be at least 16 printable characters with no spaces")
+    return tuple(tokens)
+
+
+def _tls_files() -> tuple[str | None, str | None]:
+    cert, key = os.environ.get("IMGCLF_TLS_CERT_FILE") or None, os.environ.get("IMGCLF_TLS_KEY_FILE") or None
+    if (cert is None) != (key is None):
+        raise ValueError("set both IMGCLF_TLS_CERT_FILE and IMGCLF_TLS_KEY_FILE, or neither")
+    for name, path in (("IMGCLF_TLS_CERT_FILE", cert), ("IMGCLF_TLS_KEY_FILE", key)):
+        if path is not None and not os.path.isfile(path):
+            raise ValueError(f"{name} {path!r} is not a file")
+    return cert, key
+
+
 def _list(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
@@ -69,9 +120,20 @@ class Settings:
     tracing: bool = False
     # One API worker per core, at most 4: each worker loads every model.
     workers: int = max(1, min(os.cpu_count() or 1, 4))
+    queue_size: int = 64
+    queue_timeout_ms: int = 5000
+    request_timeout_s: float = 30.0
+    tokens: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    token_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    poll_seconds: float = 30.0
+    keep_versions: int = 1
+    shutdown_grace_s: float = 20.0
 
     @classmethod
     def from_env(cls) -> "Settings":
+        tls = _tls_files()
         return cls(
             models=_list("IMGCLF_MODELS"),
             default_model=os.environ.get("IMGCLF_DEFAULT_MODEL") or None,
@@ -88,4 +150,22 @@ class Settings:
             access_log=_flag("IMGCLF_ACCESS_LOG", False),
             tracing=_flag("IMGCLF_TRACING", False),
             workers=_int("IMGCLF_WORKERS", cls.workers, 1),
+            queue_size=_int("IMGCLF_QUEUE_SIZE", cls.queue_size, 1),
+            queue_timeout_ms=_int("IMGCLF_QUEUE_TIMEOUT_MS", cls.queue_timeout_ms, 1),
+            request_timeout_s=_float("IMGCLF_REQUEST_TIMEOUT_S", cls.request_timeout_s, 0.001),
+            tokens=_tokens(),
+            token_file=os.environ.get("IMGCLF_TOKEN_FILE") or None,
+            tls_cert_file=tls[0],
+            tls_key_file=tls[1],
+            poll_seconds=_float("IMGCLF_POLL_SECONDS", cls.poll_seconds, 0),
+            keep_versions=_int("IMGCLF_KEEP_VERSIONS", cls.keep_versions, 1),
+            shutdown_grace_s=_float("IMGCLF_SHUTDOWN_GRACE_S", cls.shutdown_grace_s, 0),
         )
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.tokens)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None

@@ -4,16 +4,21 @@ runs decoding and inference off the event loop."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from serving import inference, metrics
-from serving.batching import Batcher
-from serving.errors import Unavailable
+from serving import guards, inference, metrics
+from serving.batching import Batcher, check_deadline
+from serving.errors import ClientGone, Unavailable
 from serving.repository import ModelRepository, ServedModel
 from serving.settings import Settings
+
+
+log = logging.getLogger("imgclf.serving")
 
 
 class ServiceState:
@@ -21,6 +26,29 @@ class ServiceState:
         self.settings, self.repository = settings, repository
         self.executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="imgclf")
         self.batchers: dict[tuple[str, int], Batcher] = {}
+        self.draining = False  # Set on SIGTERM: new work is refused, accepted work finishes.
+        self._refreshing = asyncio.Lock()
+
+    async def refresh_models(self) -> list[str]:
+        """Picks up new versions from the model store now (see `ModelRepository.refresh`)."""
+        async with self._refreshing:
+            changes = await self._run(self.repository.refresh)
+        served = {(name, version) for name, versions in self.repository.models.items() for version in versions}
+        for key in [key for key in self.batchers if key not in served]:
+            del self.batchers[key]  # Requests still running on a retired version hold their own reference.
+        return changes
+
+    async def poll_models(self) -> None:
+        """Every IMGCLF_POLL_SECONDS: `refresh_models`, for as long as the worker runs."""
+        while self.settings.poll_seconds > 0:
+            await asyncio.sleep(self.settings.poll_seconds)
+            try:
+                await self.refresh_models()
+            except Exception:  # The store may be mid-write or unreadable for a moment: log, keep serving.
+                log.exception("looking for new model versions failed; still serving what is loaded")
+
+    def in_progress(self) -> int:
+        return sum(batcher.admitted for batcher in self.batchers.values())
 
     async def _run(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
@@ -28,32 +56,76 @@ class ServiceState:
     def _batcher(self, model: ServedModel) -> Batcher:
         key = (model.name, model.version)
         if key not in self.batchers:
-            self.batchers[key] = Batcher(model, self.executor, self.settings.max_batch)
+            settings = self.settings
+            self.batchers[key] = Batcher(model, self.executor, settings.max_batch, settings.queue_size,
+                                         settings.queue_timeout_ms / 1000)
         return self.batchers[key]
 
-    async def _predict(self, model: ServedModel, pixels: np.ndarray) -> np.ndarray:
-        if not self.settings.batching:
-            return await self._run(model.predict, pixels)
-        return await self._batcher(model).predict(pixels)
+    def _deadline(self) -> float:
+        """The current request's deadline (`guards.DEADLINE`), else IMGCLF_REQUEST_TIMEOUT_S from now."""
+        deadline = guards.DEADLINE.get()
+        return time.monotonic() + self.settings.request_timeout_s if deadline is None else deadline
 
-    def _decode_and_predict(self, blobs: list[bytes], model: ServedModel) -> np.ndarray:
-        return model.predict(inference.image_pixels(blobs, model, self.settings), alone=True)
+    def _accept(self) -> None:
+        if self.draining:
+            raise Unavailable("the service is shutting down; send the request to another replica or retry")
+
+    async def _watched(self, coroutine):
+        """Runs ``coroutine``, cancelling it (so its queued work is dropped) if the HTTP client goes away."""
+        gone = guards.CLIENT_GONE.get()
+        if gone is None:
+            return await coroutine
+        work, watcher = asyncio.ensure_future(coroutine), asyncio.ensure_future(gone())
+        try:
+            await asyncio.wait((work, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+        if not work.done():
+            work.cancel()
+            error = ClientGone("the client went away before its answer was ready")
+            error.recorded = True  # The cancelled work counted it already.
+            raise error
+        return work.result()
+
+    async def _predict(self, batcher: Batcher, pixels: np.ndarray, deadline: float | None) -> np.ndarray:
+        if not self.settings.batching:
+            check_deadline(deadline)
+            return await self._run(batcher._run, pixels, False)
+        return await batcher.predict(pixels, deadline)
+
+    def _pixels(self, function, items: list, model: ServedModel, deadline: float | None) -> np.ndarray:
+        check_deadline(deadline, "before its images were decoded")
+        return function(items, model, self.settings)
+
+    def _decode_and_predict(self, blobs: list[bytes], model: ServedModel, batcher: Batcher, deadline: float | None) -> np.ndarray:
+        return batcher._run(self._pixels(inference.image_pixels, blobs, model, deadline), True)
 
     async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
-        with metrics.recorded(model.name, protocol, len(blobs)):
-            batcher = self._batcher(model) if self.settings.batching else None
-            if batcher is not None and batcher.idle:
-                # The model is idle: decode and run in one trip to the thread pool, on every core.
-                probabilities = await batcher.run_alone(self._decode_and_predict, blobs, model)
-            else:
-                pixels = await self._run(inference.image_pixels, blobs, model, self.settings)
-                probabilities = await self._predict(model, pixels)
-            return inference.top_classes(probabilities, model, top_k)
+        return await self._watched(self._classify(model, blobs, top_k, protocol))
 
     async def predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
-        with metrics.recorded(model.name, protocol, len(arrays)):
-            pixels = await self._run(inference.array_pixels, arrays, model, self.settings)
-            return await self._predict(model, pixels)
+        return await self._watched(self._predict_arrays(model, arrays, protocol))
+
+    async def _classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
+        self._accept()
+        deadline = self._deadline()
+        batcher = self._batcher(model)
+        with metrics.recorded(model.name, protocol, len(blobs)), batcher.admission():
+            if self.settings.batching and batcher.idle:
+                # The model is idle: decode and run in one trip to the thread pool, on every core.
+                probabilities = await batcher.run_alone(self._decode_and_predict, blobs, model, batcher, deadline)
+            else:
+                pixels = await self._run(self._pixels, inference.image_pixels, blobs, model, deadline)
+                probabilities = await self._predict(batcher, pixels, deadline)
+            return inference.top_classes(probabilities, model, top_k)
+
+    async def _predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
+        self._accept()
+        deadline = self._deadline()
+        batcher = self._batcher(model)
+        with metrics.recorded(model.name, protocol, len(arrays)), batcher.admission():
+            pixels = await self._run(self._pixels, inference.array_pixels, arrays, model, deadline)
+            return await self._predict(batcher, pixels, deadline)
 
 
 _state: ServiceState | None = None

@@ -101,6 +101,12 @@ def _tensor(array: np.ndarray, dtype: int):
     return tensor
 
 
+async def _abort(context, error) -> None:
+    from serving.grpc_server import abort
+
+    await abort(context, error)
+
+
 class PredictionService:
     def __init__(self, state: ServiceState):
         self.state = state
@@ -118,7 +124,7 @@ class PredictionService:
             from serving import metrics
 
             metrics.record_error(request.model_spec.name, "tf-serving-grpc", error)
-            await context.abort(error.grpc_code, error.message)
+            await _abort(context, error)
 
     async def _predict(self, request):
         model = self._model(request.model_spec)
@@ -165,7 +171,7 @@ class PredictionService:
             if fields != {"signature_def"}:
                 raise InvalidInput(f"metadata_field must be signature_def, got {sorted(fields)}")
         except ServingError as error:
-            await context.abort(error.grpc_code, error.message)
+            await _abort(context, error)
         signature_map = message("tensorflow.serving.SignatureDefMap")()
         for name, definition in signature_defs(model).items():
             entry = signature_map.signature_def[name]

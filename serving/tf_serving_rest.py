@@ -123,5 +123,7 @@ async def handle(request: Request) -> JSONResponse:
     except ServingError as error:
         from serving import metrics
 
+        from serving.http_api import _error_response
+
         metrics.record_error(match["name"] if match else None, "tf-serving-rest", error)
-        return JSONResponse({"error": error.message}, status_code=error.http_status)
+        return _error_response(request, error)

@@ -21,10 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_VARIABLE = "IMGCLF_DATA_DIR"
 
 
+# For developers iterating on a few tests: a folder that holds an earlier session's smoke runs
+# (``<task>/``), their exports (``exports/``) and store (``bentoml/``), reused instead of training.
+SMOKE_CACHE = os.environ.get("IMGCLF_TEST_SMOKE_CACHE")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_stores(tmp_path_factory) -> dict[str, Path]:
     """Every test (and every subprocess it starts) exports into session folders, never ~/bentoml."""
     paths = {"BENTOML_HOME": tmp_path_factory.mktemp("bentoml"), "IMGCLF_EXPORT_ROOT": tmp_path_factory.mktemp("exports")}
+    if SMOKE_CACHE:
+        paths = {"BENTOML_HOME": Path(SMOKE_CACHE) / "bentoml", "IMGCLF_EXPORT_ROOT": Path(SMOKE_CACHE) / "exports"}
     saved = {key: os.environ.get(key) for key in paths}
     os.environ.update({key: str(value) for key, value in paths.items()})
     yield paths
@@ -160,6 +167,8 @@ def _start_smoke(task: str, run_dir: Path, data_dir: Path, runs: dict, logs: Pat
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory, real_data_dir) -> dict[str, Path]:
     """Every task trained (and exported) with --preset smoke on the real data subsets."""
+    if SMOKE_CACHE:
+        return {task: Path(SMOKE_CACHE) / task for task in SMOKE_ORDER}
     root = tmp_path_factory.mktemp("smoke")
     runs: dict[str, Path] = {}
     lanes = [list(lane) for lane in SMOKE_LANES]

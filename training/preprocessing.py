@@ -67,11 +67,12 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return array
 
 
-def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resizes an image array to ``size`` = (height, width) with the project's bilinear filter.
+def resize_bilinear(image: np.ndarray | Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """Resizes an image to ``size`` = (height, width) with the project's bilinear filter.
 
     Args:
-        image: uint8 or float array, (height, width) or (height, width, channels).
+        image: a uint8 or float array, (height, width) or (height, width, channels), or an
+            8-bit RGB Pillow image (what `decode_rgb` gives; resized without a copy to numpy first).
         size: the output (height, width).
 
     Returns:
@@ -80,6 +81,12 @@ def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     height, width = int(size[0]), int(size[1])
     if height < 1 or width < 1:
         raise ValueError(f"resize target must be positive, got {size}")
+    if isinstance(image, Image.Image):
+        if image.mode != "RGB":
+            raise InvalidImageError(f"expected an 8-bit RGB image, got mode {image.mode}")
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+        return np.asarray(image)
     array = _as_hwc(image)
     if array.shape[0] == height and array.shape[1] == width:
         return array.copy() if array.dtype == np.uint8 else array.astype(np.float32)
@@ -106,8 +113,23 @@ class ImageTooLargeError(InvalidImageError):
     """The image's header declares more pixels than allowed (raised before the pixels are decoded)."""
 
 
-def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
-    """Decodes encoded image bytes (JPEG, PNG, GIF, BMP, WebP...) to an RGB uint8 array.
+class ImageTooSmallError(InvalidImageError):
+    """The image is narrower or shorter than the smallest side allowed."""
+
+
+# Formats whose EXIF block, if any, Pillow puts in ``info`` when it opens the file: without one
+# there is no orientation to read (getexif() costs a sixth of a small JPEG's decode).
+_EXIF_IN_INFO = {"JPEG", "PNG", "WEBP", "GIF", "BMP"}
+
+
+def _orientation(image: Image.Image) -> int:
+    if image.format in _EXIF_IN_INFO and "exif" not in image.info and "Raw profile type exif" not in image.info:
+        return 1
+    return image.getexif().get(0x0112, 1)
+
+
+def decode_rgb(data: bytes, max_pixels: int | None = None) -> Image.Image:
+    """Decodes encoded image bytes (JPEG, PNG, GIF, BMP, WebP...) to an 8-bit RGB Pillow image.
 
     Grayscale, palette, CMYK, 16-bit and alpha images all become 8-bit RGB; an animated image
     gives its first frame; an EXIF orientation is applied. ``max_pixels`` refuses, from the
@@ -122,13 +144,13 @@ def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageTooLargeError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
             image.load()
-            if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: show it as the camera meant.
+            if _orientation(image) != 1:  # EXIF orientation: show it as the camera meant.
                 image = ImageOps.exif_transpose(image)
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 array = np.asarray(image, dtype=np.float64)
                 scale = 255.0 / 65535.0 if array.max(initial=0) > 255 else 1.0
-                return to_rgb(np.clip(array * scale + 0.5, 0, 255).astype(np.uint8))
-            return np.asarray(image.convert("RGB"))
+                return Image.fromarray(to_rgb(np.clip(array * scale + 0.5, 0, 255).astype(np.uint8)), "RGB")
+            return image if image.mode == "RGB" else image.convert("RGB")
     except InvalidImageError:
         raise
     except Image.DecompressionBombError as error:
@@ -139,6 +161,16 @@ def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
         raise InvalidImageError(f"cannot decode image: {error}") from error
 
 
-def load_image(data: bytes, size: tuple[int, int], max_pixels: int | None = None) -> np.ndarray:
-    """Decodes image bytes and resizes them bilinearly: the model-input transform of the project."""
-    return resize_bilinear(decode_image(data, max_pixels), size)
+def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
+    """`decode_rgb` as a height x width x 3 uint8 array."""
+    return np.asarray(decode_rgb(data, max_pixels))
+
+
+def load_image(data: bytes, size: tuple[int, int], max_pixels: int | None = None, min_side: int = 1) -> np.ndarray:
+    """Decodes image bytes and resizes them bilinearly: the model-input transform of the project.
+
+    ``min_side`` refuses (`InvalidImageError`) an image narrower or shorter than that."""
+    image = decode_rgb(data, max_pixels)
+    if min(image.size) < min_side:
+        raise ImageTooSmallError(f"image is {image.width}x{image.height} pixels; images must be at least {min_side}x{min_side}")
+    return resize_bilinear(image, size)

@@ -43,7 +43,7 @@ IMAGE_CASES = [
     ("truncated", TRUNCATED, 400, grpc.StatusCode.INVALID_ARGUMENT, "cannot decode"),
     # Pillow does not even recognise a PNG declaring 0x0 pixels.
     ("zero by zero", png_header_only(0, 0), 400, grpc.StatusCode.INVALID_ARGUMENT, "not an image"),
-    ("one by one", png(1, 1), 400, grpc.StatusCode.INVALID_ARGUMENT, "is 1x1 pixels; images must be at least 2x2"),
+    ("one by one", png(1, 1), 400, grpc.StatusCode.INVALID_ARGUMENT, "image is 1x1 pixels; images must be at least 2x2"),
     ("header over the pixel limit", png_header_only(5000, 5000), 413, grpc.StatusCode.RESOURCE_EXHAUSTED,
      "image is 5000x5000 = 25000000 pixels, over the limit of 4000000"),
 ]

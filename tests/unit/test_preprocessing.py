@@ -154,13 +154,29 @@ def test_no_other_module_resizes_images():
     assert offenders == []
 
 
-def test_decode_applies_exif_orientation():
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "TIFF"])
+def test_decode_applies_exif_orientation(fmt):
     picture = Image.fromarray(np.arange(4 * 2 * 3, dtype=np.uint8).reshape(2, 4, 3))  # 4 wide, 2 high
     exif = Image.Exif()
     exif[0x0112] = 6  # The camera was rotated: display rotated 90 degrees clockwise.
     buffer = io.BytesIO()
-    picture.save(buffer, "PNG", exif=exif)
+    picture.save(buffer, fmt, exif=exif)
     assert preprocessing.decode_image(buffer.getvalue()).shape == (4, 2, 3)
+    assert preprocessing.load_image(buffer.getvalue(), (8, 4)).shape == (8, 4, 3)
+
+
+@pytest.mark.parametrize("mode,fmt", [("RGB", "JPEG"), ("L", "JPEG"), ("RGBA", "PNG"), ("P", "GIF"), ("RGB", "BMP"), ("RGB", "WEBP")])
+def test_load_image_equals_decode_then_resize_in_every_format(mode, fmt):
+    array = np.random.default_rng(3).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    data = _encoded(Image.fromarray(array).convert(mode), fmt)
+    for size in ((32, 32), (40, 50), (71, 71)):
+        np.testing.assert_array_equal(preprocessing.load_image(data, size),
+                                      preprocessing.resize_bilinear(preprocessing.decode_image(data), size))
+
+
+def test_load_image_refuses_an_image_under_the_smallest_side():
+    with pytest.raises(preprocessing.ImageTooSmallError, match="image is 1x3 pixels; images must be at least 2x2"):
+        preprocessing.load_image(_encoded(Image.new("RGB", (1, 3)), "PNG"), (32, 32), min_side=2)
 
 
 def test_decode_refuses_an_oversized_header_before_decoding():

@@ -10,7 +10,7 @@ and the server decodes and resizes them. Errors of both protocols are one family
 """
 
 from imgclf_client.errors import (AuthenticationError, ConnectionError, ImgclfError, InvalidInputError, ModelNotFoundError,
-                                  ServerError, TimeoutError, UnavailableError)
+                                  OverloadedError, ServerError, TimeoutError, UnavailableError)
 from imgclf_client.grpc_client import AsyncGrpcClient, GrpcClient
 from imgclf_client.http_client import AsyncHttpClient, HttpClient
 from imgclf_client.results import Classification, ClassifyResult, Health, ModelInfo, PredictResult
@@ -20,5 +20,5 @@ __all__ = [
     "HttpClient", "AsyncHttpClient", "GrpcClient", "AsyncGrpcClient", "RetryPolicy",
     "Classification", "ClassifyResult", "PredictResult", "ModelInfo", "Health",
     "ImgclfError", "InvalidInputError", "ModelNotFoundError", "AuthenticationError", "ServerError",
-    "UnavailableError", "ConnectionError", "TimeoutError",
+    "UnavailableError", "OverloadedError", "ConnectionError", "TimeoutError",
 ]

@@ -34,6 +34,24 @@ class UnavailableError(ServerError):
     """The server is loading, overloaded or stopping (HTTP 503, gRPC UNAVAILABLE), still after retries."""
 
 
+class OverloadedError(UnavailableError):
+    """The model's queue was full (HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED with
+    ``retry-after`` metadata), still after retries. ``retry_after``: the server's hint, in seconds."""
+
+    def __init__(self, message: str, status: int | str | None = None, retry_after: float = 1.0):
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+def retry_after(value) -> float | None:
+    """Seconds from a Retry-After value (HTTP header or gRPC metadata); None if absent or a date."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 <= seconds < 3600 else None
+
+
 class ConnectionError(ImgclfError, builtins.ConnectionError):  # noqa: A001 - the family's name for it
     """The server could not be reached, still after retries."""
 
@@ -42,7 +60,10 @@ class TimeoutError(ImgclfError, builtins.TimeoutError):  # noqa: A001
     """No answer within the timeout (gRPC DEADLINE_EXCEEDED)."""
 
 
-def for_http_status(status: int, message: str) -> ImgclfError:
+def for_http_status(status: int, message: str, retry_after_header: str | None = None) -> ImgclfError:
+    hint = retry_after(retry_after_header)
+    if status == 503 and hint is not None:
+        return OverloadedError(message, status, hint)
     if status in (400, 413, 422):
         return InvalidInputError(message, status)
     if status == 404:
@@ -65,5 +86,8 @@ GRPC_CODES = {
 }
 
 
-def for_grpc_code(code_name: str, message: str) -> ImgclfError:
+def for_grpc_code(code_name: str, message: str, retry_after_value: str | None = None) -> ImgclfError:
+    hint = retry_after(retry_after_value)
+    if code_name == "RESOURCE_EXHAUSTED" and hint is not None:  # Overloaded, not a request over a limit.
+        return OverloadedError(message, code_name, hint)
     return GRPC_CODES.get(code_name, ServerError)(message, code_name)

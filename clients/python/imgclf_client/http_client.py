@@ -42,7 +42,7 @@ def _answer(response: httpx.Response) -> dict:
             message = response.json().get("error") or response.text
         except (ValueError, AttributeError):
             message = response.text.strip() or response.reason_phrase
-        raise errors.for_http_status(response.status_code, f"HTTP {response.status_code}: {message}")
+        raise errors.for_http_status(response.status_code, f"HTTP {response.status_code}: {message}", response.headers.get("retry-after"))
     try:
         return response.json()
     except ValueError:

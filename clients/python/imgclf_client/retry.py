@@ -1,5 +1,7 @@
 """Retries with exponential backoff and jitter, only where a retry can help: the server could not
-be reached, or said it is unavailable (HTTP 503, gRPC UNAVAILABLE). Never on 4xx or other errors."""
+be reached, or said it is unavailable (HTTP 503, gRPC UNAVAILABLE) or overloaded (503 with
+Retry-After, RESOURCE_EXHAUSTED with ``retry-after`` metadata: the wait is at least that hint,
+up to ``max_backoff``). Never on 4xx or other errors."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import dataclasses
 import random
 import time
 
-from imgclf_client.errors import ConnectionError, UnavailableError
+from imgclf_client.errors import ConnectionError, OverloadedError, UnavailableError
 
 RETRYABLE = (ConnectionError, UnavailableError)
 
@@ -25,27 +27,30 @@ class RetryPolicy:
             yield min(self.max_backoff, delay) * (0.5 + random.random() / 2)
             delay *= 2
 
+    def _wait(self, delays, error: Exception) -> float:
+        """The pause before the next try, or re-raises ``error`` when no try is left."""
+        delay = next(delays, None)
+        if delay is None:
+            raise error
+        if isinstance(error, OverloadedError):
+            delay = max(delay, min(error.retry_after, self.max_backoff))
+        return delay
+
     def call(self, function):
         delays = self.delays()
         while True:
             try:
                 return function()
-            except RETRYABLE:
-                delay = next(delays, None)
-                if delay is None:
-                    raise
-                time.sleep(delay)
+            except RETRYABLE as error:
+                time.sleep(self._wait(delays, error))
 
     async def call_async(self, function):
         delays = self.delays()
         while True:
             try:
                 return await function()
-            except RETRYABLE:
-                delay = next(delays, None)
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
+            except RETRYABLE as error:
+                await asyncio.sleep(self._wait(delays, error))
 
 
 def policy(retries: int | RetryPolicy) -> RetryPolicy:
