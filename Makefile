@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export IMGCLF_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo examples serve browser test bench clean
+.PHONY: venv demo examples serve browser test bench load-tools soak fuzz clean
 
 venv: $(VENV)/.installed
 
@@ -48,10 +48,20 @@ browser:
 test: venv browser
 	$(BIN)/python -m pytest
 
-bench: venv
+load-tools:
+	@command -v wrk >/dev/null && command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nghttp2-client)
+
+bench: venv load-tools
 	$(BIN)/python benchmarks/training_throughput.py
-	command -v wrk >/dev/null && command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nghttp2-client)
 	$(BIN)/python benchmarks/serving_load.py
+
+# 10 minutes at concurrency 32 (HTTP + gRPC) against the task1 model in the BentoML store.
+soak: venv load-tools
+	$(BIN)/python benchmarks/soak.py --model tinyimagenet-cnn
+
+# 10 minutes of mutated images through the decode path.
+fuzz: venv
+	$(BIN)/python benchmarks/fuzz_decode.py --minutes 10
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

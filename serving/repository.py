@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from serving import metrics
-from serving.errors import ModelNotFound
+from serving.errors import InvalidInput, ModelNotFound
 from serving.settings import Settings
 
 log = logging.getLogger("imgclf.serving")
@@ -262,6 +262,10 @@ class ModelRepository:
         return changes
 
     def get(self, name: str | None = None, version: int | str | None = None) -> ServedModel:
+        if name is not None and not isinstance(name, str):
+            raise InvalidInput(f"model must be a model's name (a string), got {type(name).__name__}")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, (int, str))):
+            raise InvalidInput(f"version must be a version number, got {type(version).__name__}")
         name = name or self.default
         versions = self.models.get(name)
         if versions is None:

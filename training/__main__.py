@@ -101,7 +101,10 @@ def _train(args) -> int:
         check_name(args.name)  # Before hours of training, not after.
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{args.task}-{args.preset}-{stamp}")
-    from training.train import RunOptions, train
+    from training import preflight
+
+    preflight.check(config, run_dir, args.preset, args.resume, args.init_run, args.strategy == "multi-worker")
+    from training.train import RunOptions, train  # TensorFlow is imported here, after the quick checks.
 
     options = RunOptions(preset=args.preset, data_dir=args.data_dir, strategy=args.strategy, resume=args.resume,
                          init_run=args.init_run, verbose=2 if args.quiet else "auto")

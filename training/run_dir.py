@@ -94,7 +94,14 @@ class RunDirectory:
         return self.path / "checkpoint" / "state.json"
 
     def prepare(self, task: str, preset: str, resume: bool) -> dict | None:
-        """Checks the folder can hold this run; returns the saved state when resuming."""
+        """Checks the folder can hold this run and creates it; returns the saved state when resuming."""
+        state = self.check(task, preset, resume)
+        if not resume:
+            self.path.mkdir(parents=True, exist_ok=True)
+        return state
+
+    def check(self, task: str, preset: str, resume: bool) -> dict | None:
+        """Checks the folder can hold this run (changes nothing); returns the saved state when resuming."""
         config_path = self.path / "config.json"
         if resume:
             if not config_path.is_file():
@@ -114,5 +121,4 @@ class RunDirectory:
             )
         if self.path.exists() and any(self.path.iterdir()):
             raise RunDirectoryError(f"{self.path} is not empty and holds no run; choose an empty or new --run-dir")
-        self.path.mkdir(parents=True, exist_ok=True)
         return None

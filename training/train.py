@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from training import distribute, pipeline, reporting
+from training import distribute, pipeline, preflight, reporting
 from training.data import ImageDataset, Limits, load_dataset
 from training.models import build_model, xception
 from training.run_dir import RunDirectory, read_json, save_model_atomic, write_json
@@ -133,14 +133,7 @@ def _initial_model(config: TaskConfig, dataset: ImageDataset, init_run: str | No
             return build_model(config, dataset.num_classes)
         finally:
             keras.config.set_dtype_policy(previous)
-    if init_run is None:
-        raise ValueError(f"task {config.name} fine-tunes a trained {config.init_from} model: pass --init-run RUN_DIR")
-    source = Path(init_run)
-    if not (source / "model.keras").is_file() or not (source / "config.json").is_file():
-        raise ValueError(f"--init-run {source} holds no finished run (model.keras and config.json expected)")
-    source_task = read_json(source / "config.json").get("task", {}).get("name")
-    if source_task != config.init_from:
-        raise ValueError(f"--init-run {source} is a {source_task} run; task {config.name} starts from a {config.init_from} run")
+    source = preflight.check_init_run(config, init_run)
     labels = read_json(source / "labels.json")
     if tuple(labels["class_ids"]) != dataset.class_ids:
         raise ValueError(f"--init-run {source} was trained on other classes than this dataset's")

@@ -9,6 +9,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -26,18 +27,21 @@ def self_signed_certificate(folder) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def scripted_http(statuses: list[int], body: dict | None = None, tls: tuple[str, str] | None = None):
-    """Answers each request with the next status (the last one repeats); records the headers."""
+def scripted_http(statuses: list[int], body: dict | None = None, tls: tuple[str, str] | None = None, error_headers: dict | None = None):
+    """Answers each request with the next status (the last one repeats; errors with ``error_headers``);
+    records the headers, and when each request came (``_received``)."""
     seen: list[dict] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def _answer(self):
             length = int(self.headers.get("content-length") or 0)
             self.rfile.read(length)
-            seen.append(dict(self.headers))
+            seen.append({**dict(self.headers), "_received": time.monotonic()})
             status = statuses[min(len(seen) - 1, len(statuses) - 1)]
             payload = json.dumps(body if status < 400 else {"error": f"scripted {status}"}).encode()
             self.send_response(status)
+            for key, value in (error_headers or {}).items() if status >= 400 else ():
+                self.send_header(key, value)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
@@ -65,14 +69,17 @@ def scripted_http(statuses: list[int], body: dict | None = None, tls: tuple[str,
 
 
 @contextlib.contextmanager
-def scripted_grpc(codes: list[grpc.StatusCode], response: bytes = b"", tls: tuple[str, str] | None = None):
-    """A gRPC server whose every method aborts with the next code (OK answers `response`)."""
+def scripted_grpc(codes: list[grpc.StatusCode], response: bytes = b"", tls: tuple[str, str] | None = None,
+                  trailing: tuple = ()):
+    """A gRPC server whose every method aborts with the next code (with ``trailing`` metadata; OK
+    answers `response`)."""
     seen: list[dict] = []
 
     def handle(request, context):
-        seen.append(dict(context.invocation_metadata()))
+        seen.append({**dict(context.invocation_metadata()), "_received": time.monotonic()})
         code = codes[min(len(seen) - 1, len(codes) - 1)]
         if code != grpc.StatusCode.OK:
+            context.set_trailing_metadata(trailing)
             context.abort(code, f"scripted {code.name}")
         return response
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from imgclf_client import (AsyncGrpcClient, AsyncHttpClient, ClassifyResult, ConnectionError, GrpcClient, HttpClient,
-                           InvalidInputError, ModelNotFoundError, RetryPolicy, TimeoutError, UnavailableError)
+                           InvalidInputError, ModelNotFoundError, OverloadedError, RetryPolicy, TimeoutError, UnavailableError)
 from tests.clients.peers import closed_port, scripted_grpc, scripted_http, self_signed_certificate, silent_port
 from tests.serving.helpers import assert_same, reference, tiny_imagenet_jpegs
 
@@ -182,6 +182,36 @@ def test_only_503_and_unavailable_are_retried_and_4xx_never():
             with GrpcClient(target, retries=retry) as client, pytest.raises(error, match="scripted"):
                 client.classify(b"image")
             assert len(seen) == attempts
+
+
+def test_overloads_are_retried_no_sooner_than_the_servers_hint():
+    retry = RetryPolicy(attempts=3, backoff=0.01, max_backoff=2)
+    ok = {"model": "m", "version": 3, "predictions": [[{"class_index": 0, "label": "a", "name": "A", "score": 1.0}]]}
+    with scripted_http([503, 200], ok, error_headers={"Retry-After": "0.4"}) as (url, seen):
+        with HttpClient(url, retries=retry) as client:
+            assert client.classify(b"image").top[0].label == "a"
+        assert len(seen) == 2 and seen[1]["_received"] - seen[0]["_received"] >= 0.4
+    with scripted_http([503], ok, error_headers={"Retry-After": "0.2"}) as (url, seen):
+        with HttpClient(url, retries=retry) as client, pytest.raises(OverloadedError, match="503") as caught:
+            client.classify(b"image")
+        assert len(seen) == 3 and caught.value.retry_after == 0.2
+    exhausted = [grpc.StatusCode.RESOURCE_EXHAUSTED]
+    from protos.imgclf.v1 import classifier_pb2 as pb
+
+    answer = pb.ClassifyResponse(model_spec=pb.ModelSpec(name="m", version=3), results=[
+        pb.ImageClassifications(classes=[pb.Classification(class_index=0, label="a", name="A", score=1.0)])]).SerializeToString()
+    with scripted_grpc(exhausted + [grpc.StatusCode.OK], answer, trailing=(("retry-after", "0.3"),)) as (target, seen):
+        with GrpcClient(target, retries=retry) as client:
+            assert client.classify(b"image").top[0].label == "a"
+        assert len(seen) == 2 and seen[1]["_received"] - seen[0]["_received"] >= 0.3
+    with scripted_grpc(exhausted, trailing=(("retry-after", "0.1"),)) as (target, seen):
+        with GrpcClient(target, retries=retry) as client, pytest.raises(OverloadedError, match="RESOURCE_EXHAUSTED"):
+            client.classify(b"image")
+        assert len(seen) == 3
+    with scripted_grpc(exhausted) as (target, seen):  # Without the hint it is a request over a limit: never retried.
+        with GrpcClient(target, retries=retry) as client, pytest.raises(InvalidInputError, match="RESOURCE_EXHAUSTED"):
+            client.classify(b"image")
+        assert len(seen) == 1
 
 
 def test_tokens_and_custom_headers_reach_the_server_on_both_protocols():

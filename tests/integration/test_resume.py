@@ -16,7 +16,7 @@ from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 40
+EPOCHS = 16
 
 
 def test_sigkill_then_resume_loses_at_most_one_epoch(tmp_path):

@@ -240,6 +240,30 @@ def test_work_past_its_deadline_is_dropped_before_the_model(guarded):
     assert metric(guarded, "imgclf_model_images_total", model=MODEL) - images_before < (answered + len(late)) * len(SLOW)
 
 
+def test_work_of_a_client_that_went_away_is_dropped_before_the_model(guarded):
+    images_before = metric(guarded, "imgclf_model_images_total", model=MODEL)
+    cancelled_before = metric(guarded, "imgclf_requests_total", model=MODEL, protocol="http", outcome="cancelled")
+    files = [("image", (f"{i}.jpg", blob, "image/jpeg")) for i, blob in enumerate(SLOW)]
+
+    async def burst():
+        context = ssl.create_default_context(cafile=guarded.cert)
+        async with httpx.AsyncClient(verify=context, timeout=httpx.Timeout(10, read=0.15)) as http:
+            async def one():
+                try:
+                    return (await http.post(f"{guarded.https}/classify", files=files, headers={"Authorization": f"Bearer {TOKEN}"})).status_code
+                except httpx.ReadTimeout:
+                    return "gone"  # This client hangs up.
+            return await asyncio.gather(*(one() for _ in range(6)))
+
+    outcomes = asyncio.run(burst())
+    time.sleep(1.5)
+    admitted = len(outcomes) - outcomes.count(503)
+    assert "gone" in outcomes, outcomes
+    assert metric(guarded, "imgclf_requests_total", model=MODEL, protocol="http", outcome="cancelled") - cancelled_before >= 1
+    # The requests already running finished on the model; the queued ones of the clients that left never got there.
+    assert metric(guarded, "imgclf_model_images_total", model=MODEL) - images_before < admitted * len(SLOW)
+
+
 # -- hot model updates --------------------------------------------------------------------------
 
 class Stream:

@@ -28,6 +28,14 @@ def test_defaults_and_overrides(monkeypatch):
     ("IMGCLF_BATCHING", "2", "IMGCLF_BATCHING must be 1/0"),
     ("IMGCLF_ONNX_THREADS", "-1", "IMGCLF_ONNX_THREADS must be at least 0"),
     ("IMGCLF_ONNX_THREADS", "two", "IMGCLF_ONNX_THREADS must be an integer"),
+    ("IMGCLF_QUEUE_SIZE", "0", "IMGCLF_QUEUE_SIZE must be at least 1"),
+    ("IMGCLF_REQUEST_TIMEOUT_S", "soon", "IMGCLF_REQUEST_TIMEOUT_S must be a number"),
+    ("IMGCLF_REQUEST_TIMEOUT_S", "inf", "IMGCLF_REQUEST_TIMEOUT_S must be a finite number"),
+    ("IMGCLF_POLL_SECONDS", "-1", "IMGCLF_POLL_SECONDS must be a finite number of at least 0"),
+    ("IMGCLF_KEEP_VERSIONS", "0", "IMGCLF_KEEP_VERSIONS must be at least 1"),
+    ("IMGCLF_TOKENS", "short", "API tokens must be at least 16 printable characters"),
+    ("IMGCLF_TOKEN_FILE", "/nonexistent/tokens", "IMGCLF_TOKEN_FILE '/nonexistent/tokens' cannot be read"),
+    ("IMGCLF_TLS_CERT_FILE", "/etc/hostname", "set both IMGCLF_TLS_CERT_FILE and IMGCLF_TLS_KEY_FILE"),
 ])
 def test_bad_values_name_the_variable(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
@@ -39,3 +47,31 @@ def test_a_cancelled_request_is_counted_as_cancelled_not_as_a_failure():
     assert metrics.outcome(asyncio.CancelledError()) == "cancelled"
     assert metrics.outcome(InvalidInput("bad")) == "invalid_argument"
     assert metrics.outcome(RuntimeError("boom")) == "internal"
+
+
+def test_tokens_come_from_the_variable_and_the_file(monkeypatch, tmp_path):
+    (tmp_path / "tokens").write_text("# one per line\nfile-token-0123456789abc\n\n")
+    monkeypatch.setenv("IMGCLF_TOKENS", "env-token-0123456789abcd")
+    monkeypatch.setenv("IMGCLF_TOKEN_FILE", str(tmp_path / "tokens"))
+    settings = Settings.from_env()
+    assert settings.tokens == ("env-token-0123456789abcd", "file-token-0123456789abc") and settings.auth_required
+    assert "file-token" not in repr(settings)  # Never printed.
+    (tmp_path / "empty").write_text("# nothing\n")
+    monkeypatch.delenv("IMGCLF_TOKENS")
+    monkeypatch.setenv("IMGCLF_TOKEN_FILE", str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="holds no token"):
+        Settings.from_env()
+
+
+def test_the_token_check_takes_only_a_bearer_token_it_knows():
+    from serving.errors import Unauthenticated
+    from serving.guards import check_token
+
+    settings = Settings(tokens=("right-token-0123456789",))
+    check_token(settings, "Bearer right-token-0123456789")
+    check_token(settings, "bearer right-token-0123456789")
+    check_token(Settings(), None)  # No tokens configured: open.
+    for header, message in ((None, "needs an API token"), ("Bearer", "must be 'Bearer TOKEN'"), ("Basic right-token-0123456789", "must be 'Bearer TOKEN'"),
+                            ("Bearer right-token-012345678", "not valid"), ("Bearer right-token-0123456789x", "not valid")):
+        with pytest.raises(Unauthenticated, match=message):
+            check_token(settings, header)

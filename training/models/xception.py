@@ -70,10 +70,9 @@ def base_model(input_size, weights: str | None) -> keras.Model:
             ) from error
     path = Path(weights)
     if not path.is_file():
-        raise WeightsError(
-            f"weights file not found: {path}. Pass --weights PATH to an existing Xception 'notop' .h5 file, "
-            "or --weights imagenet to let Keras download the ImageNet weights."
-        )
+        from training.preflight import weights_file_error
+
+        raise weights_file_error(path)
     try:
         return keras.applications.Xception(include_top=False, weights=str(path), input_shape=shape, name=BASE_NAME)
     except Exception as error:

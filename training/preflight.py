@@ -1,0 +1,42 @@
+"""Checks that a training command can start, run before TensorFlow is imported: a mistake in the
+command line is reported in a fraction of a second, not after the seconds that importing
+TensorFlow and Keras take. `training.train` makes the same checks again where it acts on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.models.weights import WeightsError
+from training.run_dir import RunDirectory, read_json
+from training.tasks import TaskConfig
+
+
+def weights_file_error(path: Path) -> WeightsError:
+    return WeightsError(
+        f"weights file not found: {path}. Pass --weights PATH to an existing Xception 'notop' .h5 file, "
+        "or --weights imagenet to let Keras download the ImageNet weights."
+    )
+
+
+def check_init_run(config: TaskConfig, init_run: str | None) -> Path | None:
+    """The run a fine-tuning task starts from, checked (None for a task that starts fresh)."""
+    if not config.init_from:
+        return None
+    if init_run is None:
+        raise ValueError(f"task {config.name} fine-tunes a trained {config.init_from} model: pass --init-run RUN_DIR")
+    source = Path(init_run)
+    if not (source / "model.keras").is_file() or not (source / "config.json").is_file():
+        raise ValueError(f"--init-run {source} holds no finished run (model.keras and config.json expected)")
+    source_task = read_json(source / "config.json").get("task", {}).get("name")
+    if source_task != config.init_from:
+        raise ValueError(f"--init-run {source} is a {source_task} run; task {config.name} starts from a {config.init_from} run")
+    return source
+
+
+def check(config: TaskConfig, run_dir: Path, preset: str, resume: bool, init_run: str | None, multi_worker: bool) -> None:
+    """Raises the error `train` would raise for a bad run folder, start run or weights file."""
+    if not multi_worker:  # Other workers of a multi-worker run write to scratch folders, not run_dir.
+        RunDirectory(run_dir).check(config.name, preset, resume)
+    check_init_run(config, init_run)
+    if config.weights not in (None, "none", "imagenet") and not Path(config.weights).is_file():
+        raise weights_file_error(Path(config.weights))
