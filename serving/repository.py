@@ -142,8 +142,10 @@ def _load_version(name: str, version: int, path: Path, card: dict, settings: Set
         if 0 < settings.onnx_threads < (os.cpu_count() or 1):
             run_alone = _onnx_runner(path / onnx_file, 0)
     model = ServedModel(name, version, path, card, labels["class_ids"], labels["class_names"], runtime, run, run_alone)
-    # Warm up, so that the first request does not pay for the first run's allocations.
-    for batch in (1, 8):
+    # Warm up, so that the first request does not pay for the first run's allocations, up to the
+    # largest batch a call can get: ONNX Runtime's memory arena then has its full size from the
+    # start instead of growing under load (which a soak run read as a leak).
+    for batch in sorted({1, 8, settings.max_batch}):
         for alone in (False, True) if run_alone else (False,):
             _check_answers(model, model.predict(np.full((batch, *model.input_size, 3), 127.0, np.float32), alone), batch)
     log.info("loaded %s version %d (%s, %d classes, input %dx%d)", name, version, runtime, model.num_classes, *model.input_size)

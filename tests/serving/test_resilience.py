@@ -344,6 +344,8 @@ def test_a_new_version_is_served_without_a_failed_request_and_a_corrupt_one_is_r
     with clients(guarded)[0] as client:
         assert sorted(client.model(MODEL).versions) == [1, 2]
         assert client.classify(SLOW[2]).version == 2
+    reload = httpx.post(f"{guarded.https}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, verify=guarded.cert, timeout=30)
+    assert reload.status_code == 200 and reload.json() == {"changes": [], "models": {MODEL: [1, 2]}}  # Not tried again.
     time.sleep(2)
     assert metric(guarded, "imgclf_model_loads_total", model=MODEL, outcome="refused") == 2
 

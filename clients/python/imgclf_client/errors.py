@@ -14,7 +14,7 @@ class ImgclfError(Exception):
 
 
 class InvalidInputError(ImgclfError):
-    """The request was refused as bad input (HTTP 400/413, gRPC INVALID_ARGUMENT/RESOURCE_EXHAUSTED),
+    """The request was refused as bad input (HTTP 400/413, gRPC INVALID_ARGUMENT, RESOURCE_EXHAUSTED without a retry hint),
     or an image could not be read on this side (a missing file, an unsupported object)."""
 
 
