@@ -103,7 +103,7 @@ def _train(args) -> int:
     run_dir = Path(args.run_dir or f"runs/{args.task}-{args.preset}-{stamp}")
     from training import preflight
 
-    preflight.check(config, run_dir, args.preset, args.resume, args.init_run, args.strategy == "multi-worker")
+    preflight.check(config, run_dir, args.preset, args.resume, args.init_run, args.strategy == "multi-worker", args.data_dir)
     from training.train import RunOptions, train  # TensorFlow is imported here, after the quick checks.
 
     options = RunOptions(preset=args.preset, data_dir=args.data_dir, strategy=args.strategy, resume=args.resume,

@@ -62,6 +62,7 @@ def image_bytes(draw) -> bytes:
 
 FUZZ = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
                 database=None)
+LIVE = settings(FUZZ, max_examples=80)  # Against the running service: each example is a request.
 
 
 @FUZZ
@@ -105,7 +106,7 @@ def http(server):
         yield client
 
 
-@FUZZ
+@LIVE
 @given(path=st.sampled_from(["/classify", "/predict", "/v1/models/digits-cnn:predict", "/v1/models/tinyimagenet-cnn/versions/1:predict"]),
        body=JSON_BODIES)
 def test_random_json_bodies_get_a_clear_answer(http, path, body):
@@ -115,7 +116,7 @@ def test_random_json_bodies_get_a_clear_answer(http, path, body):
         assert response.json()["error"]
 
 
-@FUZZ
+@LIVE
 @given(data=image_bytes(), content_type=st.sampled_from(["image/jpeg", "application/octet-stream", "multipart/form-data; boundary=x", "text/plain"]))
 def test_random_image_bodies_get_a_clear_answer(http, data, content_type):
     response = http.post("/classify?model=digits-cnn", content=data, headers={"Content-Type": content_type})
@@ -128,7 +129,7 @@ def raw_classify(server):
         yield channel.unary_unary("/imgclf.v1.ClassifierService/Classify")
 
 
-@FUZZ
+@LIVE
 @given(st.one_of(st.binary(max_size=128), st.lists(image_bytes(), max_size=3).map(
     lambda blobs: b"".join(b"\x0a" + _varint(len(blob)) + blob for blob in blobs))))
 def test_random_protobuf_messages_get_a_clear_status(raw_classify, message):
