@@ -59,7 +59,8 @@ class Batcher:
         finally:
             self.admitted -= 1
 
-    def _run(self, pixels: np.ndarray, alone: bool) -> np.ndarray:
+    def run_model(self, pixels: np.ndarray, alone: bool) -> np.ndarray:
+        """Runs the model on ``pixels`` (on the calling thread), counting the images that reach it."""
         metrics.MODEL_IMAGES.labels(self.model.name).inc(len(pixels))
         return self.model.predict(pixels, alone)
 
@@ -85,11 +86,13 @@ class Batcher:
         if future.done():  # Cancelled: the client went away or its gRPC deadline passed.
             metrics.DROPPED.labels(self.model.name, "cancelled").inc()
             return False
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
+        try:
+            check_deadline(deadline, "while it waited for the model")
+        except DeadlineExceeded as error:
             metrics.DROPPED.labels(self.model.name, "deadline").inc()
-            future.set_exception(DeadlineExceeded("the request's deadline passed while it waited for the model; it was dropped, not run"))
+            future.set_exception(error)
             return False
+        now = time.monotonic()
         if now - queued_at > self.queue_timeout:
             metrics.DROPPED.labels(self.model.name, "queue_timeout").inc()
             future.set_exception(Overloaded(
@@ -118,7 +121,7 @@ class Batcher:
                 alone = len(batch) == 1 and not self.pending
                 try:
                     probabilities = await loop.run_in_executor(
-                        self.executor, self._run, np.concatenate([pixels for pixels, _ in batch]), alone)
+                        self.executor, self.run_model, np.concatenate([pixels for pixels, _ in batch]), alone)
                 except Exception as error:  # Every request of the batch gets the model's error.
                     for _, future in batch:
                         if not future.done():

@@ -239,9 +239,8 @@ async def start(state: ServiceState, port: int) -> grpc.aio.Server:
     if bound == 0:
         raise RuntimeError(f"cannot listen for gRPC on port {port}")
     await server.start()
-    for name in ("", SERVICE_NAME, *tf_serving_names):
+    server.health, server.service_names = health_servicer, ("", SERVICE_NAME, *tf_serving_names)  # What a drain marks NOT_SERVING.
+    for name in server.service_names:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    server.health = health_servicer
-    server.service_names = ("", SERVICE_NAME, *tf_serving_names)
     log.info("gRPC serving on port %d%s: %s", bound, " (TLS)" if settings.tls else "", ", ".join(names))
     return server

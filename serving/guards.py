@@ -27,7 +27,7 @@ OPEN_GRPC_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 def check_token(settings: Settings, authorization: str | None) -> None:
     """Raises `Unauthenticated` unless ``authorization`` is ``Bearer <a configured token>``."""
-    if not settings.tokens:
+    if not settings.auth_required:
         return
     if not authorization:
         raise Unauthenticated("this service needs an API token: send the header 'Authorization: Bearer TOKEN'")

@@ -67,8 +67,8 @@ class ServedModel:
         }
 
 
-def _onnx_runner(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
-    """An ONNX Runtime session with ``threads`` intra-op threads (0: one per core)."""
+def _onnx_runner(model: bytes, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """An ONNX Runtime session of the serialized ``model`` with ``threads`` intra-op threads (0: one per core)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -76,7 +76,7 @@ def _onnx_runner(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]
     options.intra_op_num_threads = threads
     # Idle pool threads spin by default: on a small machine that takes a core from the event loop.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     return lambda pixels: session.run([OUTPUT_NAME], {INPUT_NAME: pixels})[0]
 
 
@@ -91,23 +91,19 @@ class ModelLoadError(Exception):
     """A stored version that must not be served: files that differ from its card, or a model that does not load or answer."""
 
 
-def verify_files(path: Path, card: dict, names: list[str]) -> None:
-    """Checks ``names`` (files of the version folder) against the SHA-256 sums its card recorded at
-    export, when the export's parity check passed on exactly those bytes."""
-    recorded = card.get("artifacts", {})
-    for name in names:
-        expected = recorded.get(name)
-        if expected is None:
-            continue  # An older card without checksums: the load and warm-up checks still apply.
-        digest = hashlib.sha256()
-        try:
-            with open(path / name, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
-        except OSError as error:
-            raise ModelLoadError(f"{name} cannot be read: {error.strerror}") from None
-        if digest.hexdigest() != expected:
-            raise ModelLoadError(f"{name} does not match the checksum its model card recorded at export (corrupt or changed)")
+def verified_bytes(path: Path, card: dict, name: str) -> bytes:
+    """The bytes of ``name`` (a file of the version folder), read once and checked against the
+    SHA-256 sum its card recorded at export, when the export's parity check passed on exactly
+    those bytes."""
+    try:
+        data = (path / name).read_bytes()
+    except OSError as error:
+        raise ModelLoadError(f"{name} cannot be read: {error.strerror}") from None
+    expected = card.get("artifacts", {}).get(name)
+    # An older card without checksums: the load and warm-up checks still apply.
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise ModelLoadError(f"{name} does not match the checksum its model card recorded at export (corrupt or changed)")
+    return data
 
 
 def _check_answers(model: "ServedModel", probabilities: np.ndarray, batch: int) -> None:
@@ -128,8 +124,7 @@ def load_version(name: str, version: int, path: Path, card: dict, settings: Sett
 
 
 def _load_version(name: str, version: int, path: Path, card: dict, settings: Settings) -> ServedModel:
-    verify_files(path, card, ["labels.json"])
-    labels = json.loads((path / "labels.json").read_text())
+    labels = json.loads(verified_bytes(path, card, "labels.json"))
     run_alone = None
     if name in settings.tensorflow_models:
         runtime, run = "tensorflow", _tensorflow_runner(path)
@@ -137,10 +132,10 @@ def _load_version(name: str, version: int, path: Path, card: dict, settings: Set
         int8 = card.get("int8", {})
         use_int8 = settings.prefer_int8 and int8.get("usable") and (path / int8.get("file", "")).is_file()
         onnx_file = int8["file"] if use_int8 else "model.onnx"
-        verify_files(path, card, [onnx_file])
-        runtime, run = ("onnxruntime-int8" if use_int8 else "onnxruntime"), _onnx_runner(path / onnx_file, settings.onnx_threads)
+        onnx_model = verified_bytes(path, card, onnx_file)  # Read once: checked, then both sessions load it.
+        runtime, run = ("onnxruntime-int8" if use_int8 else "onnxruntime"), _onnx_runner(onnx_model, settings.onnx_threads)
         if 0 < settings.onnx_threads < (os.cpu_count() or 1):
-            run_alone = _onnx_runner(path / onnx_file, 0)
+            run_alone = _onnx_runner(onnx_model, 0)
     model = ServedModel(name, version, path, card, labels["class_ids"], labels["class_names"], runtime, run, run_alone)
     # Warm up, so that the first request does not pay for the first run's allocations, up to the
     # largest batch a call can get: ONNX Runtime's memory arena then has its full size from the

@@ -90,7 +90,7 @@ class ServiceState:
     async def _predict(self, batcher: Batcher, pixels: np.ndarray, deadline: float | None) -> np.ndarray:
         if not self.settings.batching:
             check_deadline(deadline)
-            return await self._run(batcher._run, pixels, False)
+            return await self._run(batcher.run_model, pixels, False)
         return await batcher.predict(pixels, deadline)
 
     def _pixels(self, function, items: list, model: ServedModel, deadline: float | None) -> np.ndarray:
@@ -98,7 +98,7 @@ class ServiceState:
         return function(items, model, self.settings)
 
     def _decode_and_predict(self, blobs: list[bytes], model: ServedModel, batcher: Batcher, deadline: float | None) -> np.ndarray:
-        return batcher._run(self._pixels(inference.image_pixels, blobs, model, deadline), True)
+        return batcher.run_model(self._pixels(inference.image_pixels, blobs, model, deadline), True)
 
     async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
         return await self._watched(self._classify(model, blobs, top_k, protocol))
