@@ -19,9 +19,6 @@ model or version), 413 (over a limit), 503 (loading, shutting down, or overloade
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from pathlib import Path
 
@@ -31,48 +28,9 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from serving import guards, inference, metrics, tf_serving_rest
-from serving.errors import InvalidInput, Overloaded, PayloadTooLarge, ServingError
+from serving.errors import InvalidInput, ServingError
+from serving.http_common import check_declared_length, decode_base64, error_response, parse_json, read_body
 from serving.state import current
-
-
-def check_declared_length(request: Request, limit: int) -> None:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
-
-
-async def read_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes the size limit."""
-    limit = current().settings.max_body_bytes
-    check_declared_length(request, limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_json(body: bytes) -> dict:
-    try:
-        value = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"malformed JSON body: {error}") from None
-    if not isinstance(value, dict):
-        raise InvalidInput(f"the JSON body must be an object, got {type(value).__name__}")
-    return value
-
-
-def decode_base64(value, where: str) -> bytes:
-    if isinstance(value, dict) and "b64" in value:
-        value = value["b64"]
-    if not isinstance(value, str):
-        raise InvalidInput(f"{where} must be a base64 string (or {{\"b64\": ...}}), got {type(value).__name__}")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InvalidInput(f"{where} is not valid base64: {error}") from None
 
 
 async def _classify_request(request: Request) -> tuple[list[bytes], dict]:
@@ -150,13 +108,6 @@ async def page(request: Request) -> HTMLResponse:
     return HTMLResponse(PAGE)
 
 
-def _error_response(request: Request, error: Exception) -> JSONResponse:
-    if isinstance(error, ServingError):
-        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Overloaded) else None
-        return JSONResponse({"error": error.message}, status_code=error.http_status, headers=headers)
-    return JSONResponse({"error": f"internal error: {type(error).__name__}"}, status_code=500)
-
-
 def _guard(handler):
     """The token check, the request's deadline and the disconnect watch, then ``handler``;
     a `ServingError` becomes ``{"error": message}`` with its status."""
@@ -170,7 +121,7 @@ def _guard(handler):
             return await handler(request)
         except ServingError as error:
             metrics.record_error(request.query_params.get("model"), "http", error)
-            return _error_response(request, error)
+            return error_response(error)
     guarded.__name__ = handler.__name__
     return guarded
 

@@ -20,11 +20,9 @@ import numpy as np
 from serving import metrics
 from serving.errors import InvalidInput, ModelNotFound
 from serving.settings import Settings
+from training.contract import INPUT_NAME, OUTPUT_NAME, SERVING_SIGNATURE, STORE_MODULE
 
 log = logging.getLogger("imgclf.serving")
-
-STORE_MODULE = "imgclf"
-INPUT_NAME, OUTPUT_NAME = "pixels", "probabilities"
 
 
 @dataclasses.dataclass
@@ -56,6 +54,16 @@ class ServedModel:
         run = self.run_alone if alone and self.run_alone is not None else self.run
         return run(np.ascontiguousarray(pixels, dtype=np.float32))
 
+    @property
+    def signature_defs(self) -> dict:
+        """The SavedModel's signatures in TensorFlow Serving's metadata form, as the export read
+        them off the written SavedModel (`training.export.saved_model.signature_defs`)."""
+        recorded = self.card.get("signature_defs")
+        if not recorded:
+            raise ModelNotFound(f"{self.name} version {self.version} was exported before model cards recorded the "
+                                "SavedModel's signatures; export it again to describe it to TensorFlow Serving clients")
+        return recorded
+
     def describe(self) -> dict:
         card = self.card
         return {
@@ -83,7 +91,7 @@ def _onnx_runner(model: bytes, threads: int) -> Callable[[np.ndarray], np.ndarra
 def _tensorflow_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     import tensorflow as tf  # Only for models configured to run on TensorFlow.
 
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    signature = tf.saved_model.load(str(path)).signatures[SERVING_SIGNATURE]
     return lambda pixels: signature(pixels=tf.constant(pixels))[OUTPUT_NAME].numpy()
 
 

@@ -24,9 +24,11 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from serving import metrics
 from serving.errors import InvalidInput, ServingError
+from serving.grpc_common import abort, parsing, serialize
 from serving.state import ServiceState
-from serving.tf_serving_rest import TOP_K, signature_defs
+from training.contract import CLASSIFY_OUTPUTS, CLASSIFY_SIGNATURE, SERVING_SIGNATURE, SIGNATURES, classify_k
 
 PROTOS = Path(__file__).resolve().parents[1] / "protos"
 SERVICE = "tensorflow.serving.PredictionService"
@@ -101,12 +103,6 @@ def _tensor(array: np.ndarray, dtype: int):
     return tensor
 
 
-async def _abort(context, error) -> None:
-    from serving.grpc_server import abort
-
-    await abort(context, error)
-
-
 class PredictionService:
     def __init__(self, state: ServiceState):
         self.state = state
@@ -121,10 +117,8 @@ class PredictionService:
         try:
             return await self._predict(request)
         except ServingError as error:
-            from serving import metrics
-
             metrics.record_error(request.model_spec.name, "tf-serving-grpc", error)
-            await _abort(context, error)
+            await abort(context, error)
 
     async def _predict(self, request):
         model = self._model(request.model_spec)
@@ -133,13 +127,13 @@ class PredictionService:
             raise InvalidInput(f"send one input tensor (pixels or images), got {sorted(request.inputs) or 'none'}")
         key, tensor = next(iter(request.inputs.items()))
         if not signature:
-            signature = "classify" if tensor.dtype == DT_STRING else "serving_default"
-        if signature not in ("serving_default", "classify"):
-            raise InvalidInput(f"signature {signature!r} not found; signatures: classify, serving_default")
+            signature = CLASSIFY_SIGNATURE if tensor.dtype == DT_STRING else SERVING_SIGNATURE
+        if signature not in SIGNATURES:
+            raise InvalidInput(f"signature {signature!r} not found; signatures: {', '.join(SIGNATURES)}")
         response = message("tensorflow.serving.PredictResponse")()
         response.model_spec.name, response.model_spec.signature_name = model.name, signature
         response.model_spec.version.value = model.version
-        if signature == "serving_default":
+        if signature == SERVING_SIGNATURE:
             if tensor.dtype == DT_STRING:
                 raise InvalidInput("serving_default takes numeric pixels; send image bytes to the classify signature")
             pixels = to_array(tensor, key)
@@ -149,13 +143,10 @@ class PredictionService:
         else:
             if tensor.dtype != DT_STRING:
                 raise InvalidInput("classify takes DT_STRING encoded image bytes")
-            top = await self.state.classify(model, list(tensor.string_val), min(TOP_K, model.num_classes), "tf-serving-grpc")
-            outputs = {
-                "class_index": _tensor(np.array([[e["class_index"] for e in image] for image in top], np.int32), DT_INT32),
-                "label": _tensor(np.array([[e["label"] for e in image] for image in top], object), DT_STRING),
-                "name": _tensor(np.array([[e["name"] for e in image] for image in top], object), DT_STRING),
-                "score": _tensor(np.array([[e["score"] for e in image] for image in top], np.float32), DT_FLOAT),
-            }
+            top = await self.state.classify(model, list(tensor.string_val), classify_k(model.num_classes), "tf-serving-grpc")
+            types = dict(zip(CLASSIFY_OUTPUTS, ((np.int32, DT_INT32), (object, DT_STRING), (object, DT_STRING), (np.float32, DT_FLOAT))))
+            outputs = {key: _tensor(np.array([[entry[key] for entry in image] for image in top], dtype), code)
+                       for key, (dtype, code) in types.items()}
         wanted = set(request.output_filter) or set(outputs)
         unknown = wanted - set(outputs)
         if unknown:
@@ -165,24 +156,17 @@ class PredictionService:
         return response
 
     async def GetModelMetadata(self, request, context):
+        from google.protobuf import json_format
+
         try:
             model = self._model(request.model_spec)
             fields = set(request.metadata_field) or {"signature_def"}
             if fields != {"signature_def"}:
                 raise InvalidInput(f"metadata_field must be signature_def, got {sorted(fields)}")
+            signature_map = json_format.ParseDict({"signature_def": model.signature_defs}, message("tensorflow.serving.SignatureDefMap")(),
+                                                  descriptor_pool=_pool())
         except ServingError as error:
-            await _abort(context, error)
-        signature_map = message("tensorflow.serving.SignatureDefMap")()
-        for name, definition in signature_defs(model).items():
-            entry = signature_map.signature_def[name]
-            entry.method_name = definition["method_name"]
-            for side in ("inputs", "outputs"):
-                for key, info in definition[side].items():
-                    target = getattr(entry, side)[key]
-                    target.name, target.dtype = info["name"], message("tensorflow.TensorInfo").DESCRIPTOR.fields_by_name[
-                        "dtype"].enum_type.values_by_name[info["dtype"]].number
-                    target.tensor_shape.dim.extend(message("tensorflow.TensorShapeProto.Dim")(size=int(d["size"]))
-                                                   for d in info["tensor_shape"]["dim"])
+            await abort(context, error)
         response = message("tensorflow.serving.GetModelMetadataResponse")()
         response.model_spec.name = model.name
         response.model_spec.version.value = model.version
@@ -193,10 +177,7 @@ class PredictionService:
 
 
 def add_to_server(state: ServiceState, server: grpc.aio.Server) -> tuple[str, ...]:
-    from serving.grpc_server import parsing
-
     service = PredictionService(state)
-    serialize = lambda response: response.SerializeToString()  # noqa: E731
     handlers = {
         "Predict": grpc.unary_unary_rpc_method_handler(
             parsing(service.Predict, message("tensorflow.serving.PredictRequest")), response_serializer=serialize),

@@ -18,39 +18,20 @@ import re
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from serving.errors import InvalidInput, ModelNotFound
+from serving import metrics
+from serving.errors import InvalidInput, ModelNotFound, ServingError
+from serving.http_common import decode_base64, error_response, parse_json, read_body
 from serving.repository import ServedModel
 from serving.state import current
+from training.contract import CLASSIFY_OUTPUTS, CLASSIFY_SIGNATURE, SERVING_SIGNATURE, SIGNATURES, classify_k
 
 PATH = re.compile(r"(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?::(?P<verb>predict)|/(?P<metadata>metadata))?")
-TOP_K = 5
 
 
-def _tensor_info(name: str, dtype: str, dims: list[int], signature: str) -> dict:
-    return {"dtype": dtype, "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False},
-            "name": f"{signature}_{name}:0"}
-
-
-def signature_defs(model: ServedModel) -> dict:
-    height, width = model.input_size
-    k = min(TOP_K, model.num_classes)
-    return {
-        "serving_default": {
-            "inputs": {"pixels": _tensor_info("pixels", "DT_FLOAT", [-1, height, width, 3], "serving_default")},
-            "outputs": {"probabilities": _tensor_info("probabilities", "DT_FLOAT", [-1, model.num_classes], "StatefulPartitionedCall")},
-            "method_name": "tensorflow/serving/predict",
-        },
-        "classify": {
-            "inputs": {"images": _tensor_info("images", "DT_STRING", [-1], "classify")},
-            "outputs": {
-                "class_index": _tensor_info("class_index", "DT_INT32", [-1, k], "StatefulPartitionedCall_1"),
-                "label": _tensor_info("label", "DT_STRING", [-1, k], "StatefulPartitionedCall_1"),
-                "name": _tensor_info("name", "DT_STRING", [-1, k], "StatefulPartitionedCall_1"),
-                "score": _tensor_info("score", "DT_FLOAT", [-1, k], "StatefulPartitionedCall_1"),
-            },
-            "method_name": "tensorflow/serving/predict",
-        },
-    }
+def check_signature(signature: str | None) -> str | None:
+    if signature not in (None, *SIGNATURES):
+        raise InvalidInput(f"signature {signature!r} not found; signatures: {', '.join(SIGNATURES)}")
+    return signature
 
 
 def _is_b64(value) -> bool:
@@ -73,33 +54,26 @@ def _instances(payload: dict, signature: str | None) -> tuple[list, bool, str]:
         raise InvalidInput("instances must be a list")
     rows = [next(iter(row.values())) if isinstance(row, dict) and len(row) == 1 and not _is_b64(row) else row for row in rows]
     if signature is None:
-        signature = "classify" if rows and all(_is_b64(row) for row in rows) else "serving_default"
+        signature = CLASSIFY_SIGNATURE if rows and all(_is_b64(row) for row in rows) else SERVING_SIGNATURE
     return rows, row_format, signature
 
 
 async def _predict(model: ServedModel, payload: dict) -> JSONResponse:
-    from serving.http_api import decode_base64
-
-    signature = payload.get("signature_name") or None
-    if signature not in (None, "serving_default", "classify"):
-        raise InvalidInput(f"signature {signature!r} not found; signatures: classify, serving_default")
+    signature = check_signature(payload.get("signature_name") or None)
     rows, row_format, signature = _instances(payload, signature)
     state = current()
-    if signature == "serving_default":
+    if signature == SERVING_SIGNATURE:
         probabilities = (await state.predict_arrays(model, rows, "tf-serving-rest")).tolist()
         return JSONResponse({"predictions": probabilities} if row_format else {"outputs": probabilities})
     blobs = [decode_base64(row, f"instances[{i}]") for i, row in enumerate(rows)]
-    top = await state.classify(model, blobs, min(TOP_K, model.num_classes), "tf-serving-rest")
-    columns = {key: [[entry[key] for entry in image] for image in top] for key in ("class_index", "label", "name", "score")}
+    top = await state.classify(model, blobs, classify_k(model.num_classes), "tf-serving-rest")
+    columns = {key: [[entry[key] for entry in image] for image in top] for key in CLASSIFY_OUTPUTS}
     if row_format:
         return JSONResponse({"predictions": [{key: columns[key][i] for key in columns} for i in range(len(top))]})
     return JSONResponse({"outputs": columns})
 
 
 async def handle(request: Request) -> JSONResponse:
-    from serving.errors import ServingError
-    from serving.http_api import parse_json, read_body
-
     match = PATH.fullmatch(request.path_params["rest"])
     try:
         if not match:
@@ -115,15 +89,11 @@ async def handle(request: Request) -> JSONResponse:
         if match["metadata"]:
             return JSONResponse({
                 "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
-                "metadata": {"signature_def": {"signature_def": signature_defs(model)}},
+                "metadata": {"signature_def": {"signature_def": model.signature_defs}},
             })
         versions = [model] if match["version"] else [repository.get(model.name, v) for v in sorted(repository.models[model.name], reverse=True)]
         return JSONResponse({"model_version_status": [
             {"version": str(v.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}} for v in versions]})
     except ServingError as error:
-        from serving import metrics
-
-        from serving.http_api import _error_response
-
         metrics.record_error(match["name"] if match else None, "tf-serving-rest", error)
-        return _error_response(request, error)
+        return error_response(error)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import re
 import shutil
 import signal
@@ -24,10 +23,15 @@ import numpy as np
 import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from imgclf_client import GrpcClient, HttpClient, RetryPolicy
+from imgclf_client.errors import (
+    AuthenticationError,
+    ConnectionError,
+    OverloadedError,
+    UnavailableError,
+)
 from PIL import Image
 
-from imgclf_client import GrpcClient, HttpClient, RetryPolicy
-from imgclf_client.errors import AuthenticationError, ConnectionError, OverloadedError, UnavailableError
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
 from tests.clients.peers import self_signed_certificate

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import pickle
 import tarfile
 from pathlib import Path
@@ -10,9 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import CIFAR_NAMES, WNIDS, jpeg_bytes, pattern, write_cifar_archive, write_tiny_imagenet, zip_folder
-from training.data import DatasetError, Limits, load_dataset
-from training.data import cifar10
+from tests.conftest import (
+    CIFAR_NAMES,
+    WNIDS,
+    jpeg_bytes,
+    pattern,
+    write_cifar_archive,
+    write_tiny_imagenet,
+    zip_folder,
+)
+from training.data import DatasetError, Limits, cifar10, load_dataset
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from training import tasks  # noqa: E402
-from training.models import INPUT_NAME, OUTPUT_NAME, build_model, xception  # noqa: E402
+from training.contract import INPUT_NAME, OUTPUT_NAME  # noqa: E402
+from training.models import build_model, xception  # noqa: E402
 
 
 @pytest.mark.parametrize("task,preset", [("demo", "recommended"), ("task1", "seed"), ("task1", "recommended"),
@@ -16,7 +17,7 @@ from training.models import INPUT_NAME, OUTPUT_NAME, build_model, xception  # no
 def test_models_take_raw_pixels_and_return_probabilities(task, preset):
     config = tasks.resolve(task, preset, weights="none") if task == "task5" else tasks.resolve(task, preset)
     model = build_model(config, 7)
-    assert model.input.name == INPUT_NAME or model.inputs[0].name == INPUT_NAME
+    assert [tensor.name for tensor in model.inputs] == [INPUT_NAME]
     assert model.input.shape[1:] == (*config.input_size, 3)
     assert model.layers[1].__class__.__name__ == "Rescaling"  # normalisation is the first thing the model does
     pixels = np.random.default_rng(0).uniform(0, 255, (3, *config.input_size, 3)).astype(np.float32)

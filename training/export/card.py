@@ -10,7 +10,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from training.models import INPUT_NAME, OUTPUT_NAME
+from training.contract import INPUT_NAME, OUTPUT_NAME
 from training.preprocessing import DECODE_SEMANTICS, RESIZE_SEMANTICS
 
 CARD_FILE = "model_card.json"
@@ -64,7 +64,7 @@ def versions() -> dict[str, str]:
 
 
 def build(*, name: str, run_config: dict, labels: dict, metrics: dict, model, parity: dict, onnx_info: dict,
-          extra: dict | None = None) -> dict:
+          signature_defs: dict, extra: dict | None = None) -> dict:
     """The card, without version, export time and artifact hashes (`finish` adds those)."""
     task = run_config["task"]
     height, width = (int(v) for v in model.inputs[0].shape[1:3])
@@ -82,12 +82,9 @@ def build(*, name: str, run_config: dict, labels: dict, metrics: dict, model, pa
         "input_size": [height, width],
         "preprocessing": {"decode": DECODE_SEMANTICS, "resize": RESIZE_SEMANTICS, "normalization": normalization(model)},
         "labels": {"count": classes, "file": "assets/labels.txt", "names_file": "assets/names.txt", "json": "labels.json"},
-        "signatures": {
-            "serving_default": {"inputs": {INPUT_NAME: "float32 [batch, H, W, 3]"}, "outputs": {OUTPUT_NAME: "float32 [batch, classes]"}},
-            "classify": {"inputs": {"images": "string [batch] (encoded image bytes)"},
-                         "outputs": {"class_index": "int32 [batch, k]", "label": "string [batch, k]",
-                                     "name": "string [batch, k]", "score": "float32 [batch, k]"}},
-        },
+        # The SavedModel's signatures as written (TensorFlow Serving's metadata form): what the
+        # service answers to a TF Serving metadata request.
+        "signature_defs": signature_defs,
         "onnx": onnx_info,
         "metrics": {key: metrics[key] for key in METRIC_KEYS if key in metrics},
         "training": {"seconds": metrics.get("train_seconds"), "images_per_second": metrics.get("images_per_second"),

@@ -6,7 +6,7 @@ Signatures (what a stock TensorFlow Serving, or `tf.saved_model.load`, exposes):
   size) -> ``probabilities`` float32 ``[batch, classes]``;
 * ``classify``: ``images`` string ``[batch]`` (encoded JPEG/PNG/GIF/BMP bytes, any size and colour
   mode) -> ``class_index`` int32, ``label`` string, ``name`` string, ``score`` float32, each
-  ``[batch, k]`` with ``k = min(TOP_K, classes)``, best first.
+  ``[batch, k]`` with ``k = training.contract.classify_k(classes)``, best first.
 
 ``classify`` does the project's preprocessing in the graph: decode to RGB uint8 (JPEG with the
 accurate integer DCT, as libjpeg in Pillow does; grayscale and palette become RGB; alpha is
@@ -24,11 +24,9 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from training.models import INPUT_NAME, OUTPUT_NAME
+from training.contract import (CLASSIFY_INPUT, CLASSIFY_OUTPUTS, CLASSIFY_SIGNATURE, INPUT_NAME, OUTPUT_NAME, SERVING_SIGNATURE,
+                               SIGNATURES, STORE_MODULE, classify_k)
 
-TOP_K = 5
-IMAGES_INPUT = "images"
-CLASSIFY_OUTPUTS = ("class_index", "label", "name", "score")
 LABELS_ASSET = "labels.txt"
 NAMES_ASSET = "names.txt"
 
@@ -56,16 +54,16 @@ class ServingModule(tf.Module):
     """Holds the Keras model and its labels; its tf.functions become the SavedModel's signatures."""
 
     def __init__(self, model, labels: list[str], names: list[str], assets: dict[str, Path]):
-        super().__init__(name="imgclf")
+        super().__init__(name=STORE_MODULE)
         self.model = model
         self.height, self.width = (int(v) for v in model.inputs[0].shape[1:3])
-        self.top_k = min(TOP_K, len(labels))
+        self.top_k = classify_k(len(labels))
         self.labels = tf.constant(labels)
         self.names = tf.constant(names)
         # Tracked assets are copied into the SavedModel's assets/ folder.
         self.assets = [tf.saved_model.Asset(str(path)) for path in assets.values()]
         pixels_spec = tf.TensorSpec([None, self.height, self.width, 3], tf.float32, name=INPUT_NAME)
-        images_spec = tf.TensorSpec([None], tf.string, name=IMAGES_INPUT)
+        images_spec = tf.TensorSpec([None], tf.string, name=CLASSIFY_INPUT)
         self.serving_default = tf.function(self._serving_default, input_signature=[pixels_spec])
         self.preprocess = tf.function(self._preprocess, input_signature=[images_spec])
         self.classify = tf.function(self._classify, input_signature=[images_spec])
@@ -85,15 +83,11 @@ class ServingModule(tf.Module):
     def _classify(self, images):
         probabilities = self._probabilities(self._preprocess(images))
         top = tf.math.top_k(probabilities, k=self.top_k)
-        return {
-            "class_index": top.indices,
-            "label": tf.gather(self.labels, top.indices),
-            "name": tf.gather(self.names, top.indices),
-            "score": top.values,
-        }
+        values = (top.indices, tf.gather(self.labels, top.indices), tf.gather(self.names, top.indices), top.values)
+        return dict(zip(CLASSIFY_OUTPUTS, values))
 
     def signatures(self) -> dict:
-        return {"serving_default": self.serving_default, "classify": self.classify}
+        return {SERVING_SIGNATURE: self.serving_default, CLASSIFY_SIGNATURE: self.classify}
 
 
 def write_assets(folder: Path, labels: list[str], names: list[str]) -> dict[str, Path]:
@@ -112,3 +106,16 @@ def write_assets(folder: Path, labels: list[str], names: list[str]) -> dict[str,
 def save(module: ServingModule, path: Path) -> None:
     """Writes the SavedModel (saved_model.pb, variables/, assets/) into ``path``."""
     tf.saved_model.save(module, str(path), signatures=module.signatures())
+
+
+def signature_defs(path: Path) -> dict:
+    """The written SavedModel's signatures, as TensorFlow Serving's metadata call describes them
+    (real tensor names, dtypes and shapes, read from ``saved_model.pb``)."""
+    from google.protobuf import json_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((Path(path) / "saved_model.pb").read_bytes())
+    definitions = saved.meta_graphs[0].signature_def
+    return {name: json_format.MessageToDict(definitions[name], preserving_proto_field_name=True,
+                                            always_print_fields_with_no_presence=True)
+            for name in SIGNATURES}

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from training.contract import STORE_MODULE
 from training.run_dir import copy_tree
-
-MODULE = "imgclf"
 
 
 def versions(name: str) -> list[int]:
@@ -31,8 +30,8 @@ def save(name: str, version: int, folder: Path, card: dict) -> str:
     """Copies the export ``folder`` into a new store model ``name:version``; returns the tag."""
     import bentoml
 
-    labels = {"task": card["task"]["name"], "dataset": card["dataset"]["source"], "runtime": "onnx", "project": MODULE}
-    with bentoml.models.create(f"{name}:{version}", module=MODULE, labels=labels, metadata=card) as model:
+    labels = {"task": card["task"]["name"], "dataset": card["dataset"]["source"], "runtime": "onnx", "project": STORE_MODULE}
+    with bentoml.models.create(f"{name}:{version}", module=STORE_MODULE, labels=labels, metadata=card) as model:
         copy_tree(folder, Path(model.path))
         return str(model.tag)
 

@@ -8,23 +8,12 @@ does its own normalisation in its first layer, and outputs class probabilities
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
 from training.tasks import TaskConfig
 
-INPUT_NAME = "pixels"
-OUTPUT_NAME = "probabilities"
-
-
-def pixel_input(config: TaskConfig) -> keras.KerasTensor:
+if TYPE_CHECKING:
     import keras
-
-    return keras.Input(shape=(*config.input_size, 3), dtype="float32", name=INPUT_NAME)
-
-
-def classifier_output(x, num_classes: int):
-    import keras
-
-    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name=OUTPUT_NAME)(x)
 
 
 def _call_builder(builder, config: TaskConfig, **kwargs) -> keras.Model:

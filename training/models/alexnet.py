@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from training.models import classifier_output, pixel_input
+from training.models.io import classifier_output, pixel_input
 
 FILTERS = (96, 256, 384, 384, 256)
 KERNELS = (11, 5, 3, 3, 3)

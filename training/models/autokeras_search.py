@@ -19,7 +19,7 @@ import time
 import keras
 import numpy as np
 
-from training.models import INPUT_NAME, OUTPUT_NAME
+from training.contract import INPUT_NAME, OUTPUT_NAME
 
 log = logging.getLogger("training")
 
@@ -91,9 +91,9 @@ def trial_summary(tuner) -> list[dict]:
 
 
 def search(config, dataset, run, options):
-    """Runs the search; returns a `training.train.FitResult` holding the best model."""
+    """Runs the search; returns a `training.run_recorder.FitResult` holding the best model."""
     from training.run_dir import write_json
-    from training.train import FitResult, RunRecorder
+    from training.run_recorder import FitResult, RunRecorder
 
     num_classes = dataset.num_classes
     model = _auto_model(config, run.path, num_classes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from training.models import classifier_output, pixel_input
+from training.models.io import classifier_output, pixel_input
 
 
 def build(

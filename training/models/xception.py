@@ -15,8 +15,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from training.models import INPUT_NAME, classifier_output, pixel_input
-
+from training.contract import INPUT_NAME, OUTPUT_NAME
+from training.models.io import pixel_input
 from training.models.weights import WeightsError
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def head_layers(spec, num_classes: int) -> list[keras.layers.Layer]:
                 raise ValueError(f"unknown head layer {kind!r}")
         except (IndexError, ValueError) as error:
             raise ValueError(f"bad head layer spec {item!r}: {error}") from error
-    made.append(layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities"))
+    made.append(layers.Dense(num_classes, activation="softmax", dtype="float32", name=OUTPUT_NAME))
     return made
 
 
@@ -120,4 +120,4 @@ def unfreeze_top(model: keras.Model, from_block: int) -> int:
     return count
 
 
-__all__ = ["INPUT_NAME", "WeightsError", "base_model", "build", "head_layers", "split_for_bottleneck", "unfreeze_top"]
+__all__ = ["WeightsError", "base_model", "build", "head_layers", "split_for_bottleneck", "unfreeze_top"]

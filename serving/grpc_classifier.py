@@ -1,0 +1,107 @@
+"""`imgclf.v1.ClassifierService` (protos/imgclf/v1/classifier.proto): its servicer and the
+conversions between its messages and the service's requests and answers."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+
+from protos.imgclf.v1 import classifier_pb2 as pb
+from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
+from serving import inference, metrics
+from serving.errors import InvalidInput, ServingError
+from serving.grpc_common import abort, parsing, serialize
+from serving.repository import ServedModel
+from serving.state import ServiceState
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ClassifierService"].full_name
+
+
+def _array(message: pb.PixelArray, index: int) -> np.ndarray:
+    shape = tuple(int(v) for v in message.shape)
+    if not shape or any(v <= 0 for v in shape):
+        raise InvalidInput(f"arrays[{index}] has shape {list(shape)}; expected [height, width] or [height, width, 1|3|4]")
+    which = message.WhichOneof("values")
+    if which == "uint8_values":
+        values = np.frombuffer(message.uint8_values, np.uint8)
+    elif which == "float_values":
+        values = np.asarray(message.float_values.values, np.float32)
+    else:
+        raise InvalidInput(f"arrays[{index}] holds no values (set uint8_values or float_values)")
+    if values.size != int(np.prod(shape)):
+        raise InvalidInput(f"arrays[{index}] holds {values.size} values, but its shape {list(shape)} needs {int(np.prod(shape))}")
+    return values.reshape(shape)
+
+
+def metadata(model: ServedModel, versions: list[int]) -> pb.ModelMetadata:
+    card = model.card
+    metrics = {k: float(v) for k, v in card.get("metrics", {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    preprocessing = card.get("preprocessing", {})
+    return pb.ModelMetadata(
+        name=model.name, version=model.version, versions=versions, input_height=model.input_size[0],
+        input_width=model.input_size[1], num_classes=model.num_classes, labels=model.labels, names=model.names,
+        task=card.get("task", {}).get("name", ""), dataset=card.get("dataset", {}).get("source", ""), runtime=model.runtime,
+        decode=preprocessing.get("decode", ""), resize=preprocessing.get("resize", ""),
+        normalization=preprocessing.get("normalization", ""), metrics=metrics)
+
+
+class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
+    def __init__(self, state: ServiceState):
+        self.state = state
+
+    async def _classify(self, request: pb.ClassifyRequest) -> pb.ClassifyResponse:
+        state = self.state
+        model = state.repository.get(request.model_spec.name or None, request.model_spec.version or None)
+        top_k = inference.check_top_k(request.top_k or None, model, state.settings)
+        if request.images and request.arrays:
+            raise InvalidInput("set either images or arrays, not both")
+        if request.arrays:
+            arrays = [_array(message, i) for i, message in enumerate(request.arrays)]
+            top = inference.top_classes(await state.predict_arrays(model, arrays, "grpc"), model, top_k)
+        else:
+            top = await state.classify(model, list(request.images), top_k, "grpc")
+        return pb.ClassifyResponse(
+            model_spec=pb.ModelSpec(name=model.name, version=model.version), request_id=request.request_id,
+            results=[pb.ImageClassifications(classes=[pb.Classification(**entry) for entry in image]) for image in top])
+
+    async def Classify(self, request, context):
+        try:
+            return await self._classify(request)
+        except ServingError as error:
+            metrics.record_error(request.model_spec.name, "grpc", error)
+            await abort(context, error)
+
+    async def ClassifyStream(self, request_iterator, context):
+        async for request in request_iterator:
+            try:
+                yield await self._classify(request)
+            except ServingError as error:
+                metrics.record_error(request.model_spec.name, "grpc", error)
+                yield pb.ClassifyResponse(request_id=request.request_id, error=error.message)
+
+    async def ListModels(self, request, context):
+        repository = self.state.repository
+        return pb.ListModelsResponse(default_model=repository.default, models=[
+            metadata(repository.get(name), sorted(versions)) for name, versions in sorted(repository.models.items())])
+
+    async def GetModelMetadata(self, request, context):
+        try:
+            model = self.state.repository.get(request.model_spec.name or None, request.model_spec.version or None)
+        except ServingError as error:
+            await abort(context, error)
+        return metadata(model, sorted(self.state.repository.models[model.name]))
+
+
+def add_to_server(state: ServiceState, server: grpc.aio.Server) -> None:
+    servicer = ClassifierServicer(state)
+    handlers = {
+        "Classify": grpc.unary_unary_rpc_method_handler(
+            parsing(servicer.Classify, pb.ClassifyRequest), response_serializer=serialize),
+        "ClassifyStream": grpc.stream_stream_rpc_method_handler(
+            parsing(servicer.ClassifyStream, pb.ClassifyRequest, streaming=True), response_serializer=serialize),
+        "ListModels": grpc.unary_unary_rpc_method_handler(
+            parsing(servicer.ListModels, pb.ListModelsRequest), response_serializer=serialize),
+        "GetModelMetadata": grpc.unary_unary_rpc_method_handler(
+            parsing(servicer.GetModelMetadata, pb.GetModelMetadataRequest), response_serializer=serialize),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

@@ -1,0 +1,61 @@
+"""What every HTTP route shares: reading a bounded body, parsing JSON and base64, and the one
+error response (``{"error": message}`` with the error's status)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from serving.errors import InvalidInput, Overloaded, PayloadTooLarge, ServingError
+from serving.state import current
+
+
+def check_declared_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes the size limit."""
+    limit = current().settings.max_body_bytes
+    check_declared_length(request, limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> dict:
+    try:
+        value = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"malformed JSON body: {error}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"the JSON body must be an object, got {type(value).__name__}")
+    return value
+
+
+def decode_base64(value, where: str) -> bytes:
+    if isinstance(value, dict) and "b64" in value:
+        value = value["b64"]
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where} must be a base64 string (or {{\"b64\": ...}}), got {type(value).__name__}")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidInput(f"{where} is not valid base64: {error}") from None
+
+
+def error_response(error: Exception) -> JSONResponse:
+    if isinstance(error, ServingError):
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Overloaded) else None
+        return JSONResponse({"error": error.message}, status_code=error.http_status, headers=headers)
+    return JSONResponse({"error": f"internal error: {type(error).__name__}"}, status_code=500)

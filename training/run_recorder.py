@@ -1,0 +1,65 @@
+"""What a fit records as it goes: `RunRecorder` (checkpoint and history at every epoch end) and
+the `FitResult` a fit or a search hands back to `training.train`."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import keras
+
+from training import reporting
+from training.run_dir import RunDirectory, save_model_atomic, write_json
+
+
+@dataclasses.dataclass
+class FitResult:
+    model: keras.Model
+    history: list[dict]
+    train_seconds: float
+    train_images: int
+    extra: dict = dataclasses.field(default_factory=dict)
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """At each epoch end: saves the training model and state atomically, rewrites history.csv.
+
+    A run killed at any moment resumes from the last completed epoch, losing at most one.
+    """
+
+    def __init__(self, run: RunDirectory, history: list[dict], train_seconds: float, images_per_epoch: int,
+                 checkpoint: bool = True):
+        super().__init__()
+        self.run, self.history, self.checkpoint = run, history, checkpoint
+        self.train_seconds, self.images_per_epoch = train_seconds, images_per_epoch
+        self._epoch_start = self._test_start = None
+        self._recorded: set[tuple[int, int]] = set()
+
+    def __deepcopy__(self, memo):
+        return self  # KerasTuner copies callbacks per trial; one recorder must see them all.
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start, self._test_start = time.perf_counter(), None
+
+    def on_test_begin(self, logs=None):
+        if self._epoch_start is not None and self._test_start is None:
+            self._test_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # AutoKeras may hand one callback to a fit twice: record each epoch of each model once.
+        key = (id(self.model), epoch)
+        if key in self._recorded:
+            return
+        self._recorded.add(key)
+        seconds = (self._test_start or time.perf_counter()) - self._epoch_start
+        self.train_seconds += seconds
+        row = {"epoch": len(self.history) + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row["train_seconds"] = round(seconds, 3)
+        row["images_per_second"] = round(self.images_per_epoch / seconds, 1) if seconds else None
+        self.history.append(row)
+        if not self.checkpoint:  # AutoKeras checkpoints its trials itself.
+            reporting.write_history_csv(self.run / "history.csv", self.history)
+            return
+        save_model_atomic(self.model, self.run.checkpoint_model)
+        write_json(self.run.checkpoint_state, {"epoch": epoch + 1, "train_seconds": self.train_seconds, "history": self.history})
+        reporting.write_history_csv(self.run / "history.csv", self.history)
