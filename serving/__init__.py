@@ -1,5 +1,8 @@
-"""Serving: BentoML services over HTTP and gRPC for the exported models.
+"""Serving: one BentoML service that serves the exported models over HTTP and gRPC.
 
-Not built yet: the services arrive with the serving issue (#4), the model export they load
-with the export issue (#3). The one resize they will call is `training.preprocessing`.
+`service.py` is the BentoML shell (`bentoml serve serving.service:Classifier`); the request path is
+`state.py` (per-worker state) -> `inference.py` (decode + resize with `training.preprocessing`,
+top-k) -> `batching.py` -> `repository.py` (the loaded models). The front doors: `http_api.py`
+and `tf_serving_rest.py` (HTTP), `grpc_server.py` with `grpc_classifier.py` and
+`tf_serving_grpc.py` (gRPC). Limits and options: `settings.py`.
 """

@@ -1,5 +1,7 @@
 """Every limit and option of the service, in one place, read once from the environment.
 
+This table is the one list of them; the README's copy is checked against it (tests/unit/test_serving_settings.py).
+
 | variable | default | meaning |
 |---|---|---|
 | IMGCLF_MODELS | (all) | comma-separated models to serve, ``name`` or ``name:version``; default: every imgclf model in the BentoML store (served from a built bento: the models it carries) |
@@ -33,6 +35,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+
+
+def table() -> str:
+    """The settings table of this docstring (what the README's "Limits and options" holds)."""
+    return "\n".join(line for line in __doc__.splitlines() if line.startswith("|"))
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:

@@ -164,7 +164,7 @@ class PredictionService:
             if fields != {"signature_def"}:
                 raise InvalidInput(f"metadata_field must be signature_def, got {sorted(fields)}")
             signature_map = json_format.ParseDict({"signature_def": model.signature_defs}, message("tensorflow.serving.SignatureDefMap")(),
-                                                  descriptor_pool=_pool())
+                                                  ignore_unknown_fields=True)
         except ServingError as error:
             await abort(context, error)
         response = message("tensorflow.serving.GetModelMetadataResponse")()

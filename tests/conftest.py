@@ -42,13 +42,33 @@ def private_stores(tmp_path_factory) -> dict[str, Path]:
             os.environ[key] = value
 
 
+def _data_dir() -> Path | None:
+    value = os.environ.get(DATA_VARIABLE)
+    return Path(value) if value and Path(value).is_dir() else None
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The folder of real datasets (`../shared/data` in CI), from $IMGCLF_DATA_DIR."""
-    value = os.environ.get(DATA_VARIABLE)
-    if not value or not Path(value).is_dir():
+    if _data_dir() is None:
         pytest.skip(f"${DATA_VARIABLE} is not set to a folder of real datasets")
-    return Path(value)
+    return _data_dir()
+
+
+# Fixtures that train, export or start a server: a test using any of them is `slow`.
+PROCESS_FIXTURES = {"smoke_runs", "demo_run", "demo_export", "server"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The markers follow what a test really uses: `data` exactly when it reads $IMGCLF_DATA_DIR
+    (the `real_data_dir` fixture, directly or through another fixture), `slow` when it trains or
+    starts processes through a fixture (tests that start processes themselves say so in their module)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "real_data_dir" in fixtures:
+            item.add_marker(pytest.mark.data)
+        if fixtures & PROCESS_FIXTURES:
+            item.add_marker(pytest.mark.slow)
 
 
 def jpeg_bytes(array: np.ndarray, quality: int = 90) -> bytes:
@@ -197,10 +217,34 @@ def smoke_runs(tmp_path_factory, real_data_dir) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def demo_export(smoke_runs, tmp_path_factory) -> dict[str, Path]:
+def demo_run(request, tmp_path_factory) -> Path:
+    """The demo task trained with --preset smoke. It needs no dataset (scikit-learn's bundled
+    digits), so it is trained alone when there is no data folder; with one, it is the smoke runs'."""
+    if SMOKE_CACHE:
+        return Path(SMOKE_CACHE) / "demo"
+    if _data_dir() is not None:
+        return request.getfixturevalue("smoke_runs")["demo"]
+    run = tmp_path_factory.mktemp("demo") / "run"
+    result = run_cli("train", "demo", "--preset", "smoke", "--run-dir", str(run), "--quiet")
+    assert result.returncode == 0, f"demo smoke training failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+    return run
+
+
+@pytest.fixture(scope="session")
+def demo_export(demo_run, tmp_path_factory) -> dict[str, Path]:
     """A private export root and BentoML store holding version 1 of the demo model (copy before changing)."""
     base = tmp_path_factory.mktemp("demo-export")
-    result = run_cli("export", str(smoke_runs["demo"]), "--export-root", str(base / "exports"),
+    result = run_cli("export", str(demo_run), "--export-root", str(base / "exports"),
                      env={"BENTOML_HOME": str(base / "store")})
     assert result.returncode == 0, result.stderr[-3000:]
-    return {"exports": base / "exports", "store": base / "store", "run": smoke_runs["demo"]}
+    return {"exports": base / "exports", "store": base / "store", "run": demo_run}
+
+
+@pytest.fixture(scope="session")
+def server(smoke_runs, tmp_path_factory):
+    """The service over the session's BentoML store, serving the demo and task1 smoke models."""
+    from tests.live_server import LIMITS, SERVED, start_server, stop_server
+
+    running = start_server(tmp_path_factory.mktemp("server"), {"IMGCLF_MODELS": ",".join(SERVED), **LIMITS})
+    yield running
+    stop_server(running)

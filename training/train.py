@@ -190,7 +190,10 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
                          "use --strategy default or mirrored")
     strategy = distribute.make_strategy(options.strategy)  # Multi-worker must start before other TF work.
     chief = distribute.is_chief()
-    scratch = None if chief else tempfile.mkdtemp(prefix=f"worker{distribute.worker_index()}-")
+    scratch = None
+    if not chief:  # In the temporary folder ($TMPDIR), removed at the end: the chief writes the run.
+        scratch = tempfile.mkdtemp(prefix=f"worker{distribute.worker_index()}-")
+        print(f"worker {distribute.worker_index()}: scratch folder {scratch} (removed when the worker ends)", file=sys.stderr)
     run = RunDirectory(run_dir if chief else scratch)
     state = run.prepare(config.name, options.preset, options.resume)
     if not options.resume:

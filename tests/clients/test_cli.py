@@ -12,7 +12,7 @@ from imgclf_client import HttpClient
 from tests.clients.peers import closed_port
 from tests.serving.helpers import tiny_imagenet_jpegs
 
-pytestmark = [pytest.mark.slow, pytest.mark.data]
+pytestmark = pytest.mark.slow
 TASK1 = "tinyimagenet-cnn"
 
 

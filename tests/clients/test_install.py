@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.serving.helpers import tiny_imagenet_jpegs
 
-pytestmark = [pytest.mark.slow, pytest.mark.data]
+pytestmark = pytest.mark.slow
 
 
 def test_the_client_installs_alone_and_classifies(server, real_data_dir, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from imgclf_client import HttpClient
 from tests.serving.helpers import tiny_imagenet_jpegs
 
-pytestmark = [pytest.mark.slow, pytest.mark.data,
+pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
                                  reason="needs chromium and chromedriver (make test installs them)")]
 TASK1 = "tinyimagenet-cnn"

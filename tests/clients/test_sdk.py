@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgclf_client import (AsyncGrpcClient, AsyncHttpClient, ClassifyResult, ConnectionError, GrpcClient, HttpClient,
-                           InvalidInputError, ModelNotFoundError, OverloadedError, RetryPolicy, TimeoutError, UnavailableError)
+from imgclf_client import (AsyncGrpcClient, AsyncHttpClient, ClassifyResult, APIConnectionError, GrpcClient, HttpClient,
+                           InvalidInputError, ModelNotFoundError, OverloadedError, RetryPolicy, APITimeoutError, UnavailableError)
 from tests.clients.peers import closed_port, scripted_grpc, scripted_http, self_signed_certificate, silent_port
 from tests.serving.helpers import assert_same, reference, tiny_imagenet_jpegs
 
-pytestmark = [pytest.mark.slow, pytest.mark.data]
+pytestmark = pytest.mark.slow
 TASK1 = "tinyimagenet-cnn"
 
 
@@ -140,7 +140,7 @@ def test_an_unreachable_server_is_a_connection_error_after_bounded_retries():
     retry = RetryPolicy(attempts=3, backoff=0.05)
     for client in (HttpClient(f"http://127.0.0.1:{port}", retries=retry), GrpcClient(f"127.0.0.1:{port}", retries=retry, timeout=5)):
         start = time.monotonic()
-        with client, pytest.raises(ConnectionError, match=f"cannot reach .*{port}"):
+        with client, pytest.raises(APIConnectionError, match=f"cannot reach .*{port}"):
             client.classify(b"image")
         assert time.monotonic() - start < 10
 
@@ -150,11 +150,11 @@ def test_a_silent_server_times_out_instead_of_hanging():
         for client in (HttpClient(f"http://127.0.0.1:{port}", timeout=0.5, retries=2),
                        GrpcClient(f"127.0.0.1:{port}", timeout=0.5, retries=2)):
             start = time.monotonic()
-            with client, pytest.raises(TimeoutError):
+            with client, pytest.raises(APITimeoutError):
                 client.classify(b"image")
             assert time.monotonic() - start < 5  # One timeout: a timeout is not retried.
     with scripted_grpc([grpc.StatusCode.DEADLINE_EXCEEDED]) as (target, seen):
-        with GrpcClient(target, retries=2) as client, pytest.raises(TimeoutError):
+        with GrpcClient(target, retries=2) as client, pytest.raises(APITimeoutError):
             client.classify(b"image")
         assert len(seen) == 1  # A deadline is not retried.
 
@@ -234,7 +234,7 @@ def test_tls_with_a_ca_file_on_both_protocols(tmp_path):
         assert url.startswith("https://")
         with HttpClient(url, ca_file=tls[0], token="t") as client:
             assert client.classify(b"image").top[0].label == "a"
-        with HttpClient(url, retries=0) as client, pytest.raises(ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+        with HttpClient(url, retries=0) as client, pytest.raises(APIConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
             client.classify(b"image")  # Not trusted without the CA file.
         assert len(seen) == 1
     with scripted_grpc([grpc.StatusCode.OK], tls=tls) as (target, seen):

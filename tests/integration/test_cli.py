@@ -73,9 +73,9 @@ def _digest(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_run_dir_holding_another_run_is_refused_and_kept(tmp_path, smoke_runs):
+def test_run_dir_holding_another_run_is_refused_and_kept(tmp_path, demo_run):
     run = tmp_path / "run"
-    shutil.copytree(smoke_runs["demo"], run)  # A finished run of the demo task.
+    shutil.copytree(demo_run, run)  # A finished run of the demo task.
     before = _digest(run)
     second = run_cli("train", "task1", "--preset", "smoke", "--run-dir", str(run))
     assert second.returncode == 2

@@ -22,7 +22,7 @@ from training.data import Limits, load_dataset
 from training.export.parity import encode_variants
 from training.preprocessing import load_image
 
-pytestmark = [pytest.mark.slow, pytest.mark.data]
+pytestmark = pytest.mark.slow
 
 
 def exported(task: str) -> Path:

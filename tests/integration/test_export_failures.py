@@ -21,7 +21,7 @@ from tests.conftest import ROOT
 from tests.integration.conftest import run_cli
 from tests.integration.export_check import check
 
-pytestmark = [pytest.mark.slow, pytest.mark.data]
+pytestmark = pytest.mark.slow
 
 NAME = "digits-cnn"
 
@@ -72,13 +72,13 @@ def test_run_folder_without_a_model_is_refused(tmp_path):
     assert not (tmp_path / "exports").exists()
 
 
-def test_model_whose_input_is_not_an_image_is_refused(smoke_runs, tmp_path):
+def test_model_whose_input_is_not_an_image_is_refused(demo_run, tmp_path):
     import keras
 
     run = tmp_path / "run"
     run.mkdir()
     for name in ("config.json", "labels.json", "metrics.json"):
-        shutil.copy(smoke_runs["demo"] / name, run / name)
+        shutil.copy(demo_run / name, run / name)
     inputs = keras.Input(shape=(10,), name="features")
     keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(inputs)).save(run / "model.keras")
     result = run_cli("export", str(run), "--export-root", str(tmp_path / "exports"))
@@ -88,8 +88,8 @@ def test_model_whose_input_is_not_an_image_is_refused(smoke_runs, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "Upper", "with space", "-dash", "x" * 64, "tag:1", ""])
-def test_names_a_store_tag_cannot_hold_are_refused(name, smoke_runs, tmp_path):
-    result = run_cli("export", str(smoke_runs["demo"]), "--export-root", str(tmp_path / "exports"), f"--name={name}")
+def test_names_a_store_tag_cannot_hold_are_refused(name, demo_run, tmp_path):
+    result = run_cli("export", str(demo_run), "--export-root", str(tmp_path / "exports"), f"--name={name}")
     assert result.returncode == 2
     assert f"model name {name!r} is not valid" in result.stderr and "no path separators" in result.stderr
     assert not (tmp_path / "exports").exists() and not (tmp_path / "escape").exists()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,8 +33,10 @@ def test_two_workers_train_together(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     processes = []
+    temporary = tmp_path / "tmp"  # The workers' $TMPDIR, where the non-chief keeps its scratch folder.
+    temporary.mkdir()
     for index in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(temporary),
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "training", "train", "demo", "--preset", "smoke", "--strategy", "multi-worker",
@@ -56,5 +61,10 @@ def test_two_workers_train_together(tmp_path):
     model = keras.models.load_model(run / "model.keras")
     probabilities = model.predict(np.zeros((2, 32, 32, 3), np.float32), verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    # Only the chief wrote the run; the other worker's scratch folder is gone.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    # Only the chief wrote the run; the other worker's scratch folder, where it said it was, is gone.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "tmp"]
+    reported = re.search(r"worker 1: scratch folder (\S+)", outputs[1][1])
+    assert reported, outputs[1][1][-2000:]
+    scratch = Path(reported.group(1))
+    assert scratch.parent == temporary and scratch.name.startswith("worker1-")
+    assert not scratch.exists() and not list(temporary.glob("worker*"))

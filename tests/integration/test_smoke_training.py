@@ -14,7 +14,7 @@ from tests.integration.conftest import SMOKE_ORDER
 from training import tasks
 from training.data import Limits, load_dataset
 
-pytestmark = [pytest.mark.slow, pytest.mark.data]
+pytestmark = pytest.mark.slow
 
 RUN_FILES = ("config.json", "labels.json", "train.log", "history.csv", "curves.png", "confusion.json",
              "metrics.json", "model.keras")

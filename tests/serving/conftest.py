@@ -1,102 +1,106 @@
-"""A real `bentoml serve` of the exported smoke models, on free ports, for the whole session."""
+"""In-process fixtures: the service's real request path (routes, servicers, batching, guards) over a
+tiny real ONNX model, with no training and no `bentoml serve` (those are the live tests' business:
+the session's `server` fixture in tests/conftest.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
+import io
+import threading
 
 import grpc
-import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
-from tests.conftest import ROOT
+from serving import grpc_server
+from serving.repository import ModelRepository, load_version
+from serving.settings import Settings
+from serving.state import ServiceState, install
+from tests.tiny_model import write_version
 
-SERVED = ("digits-cnn", "tinyimagenet-cnn")
-LIMITS = {"IMGCLF_MAX_BATCH": "16", "IMGCLF_MAX_BODY_BYTES": str(2 * 1024 * 1024), "IMGCLF_MAX_IMAGE_PIXELS": str(4_000_000)}
+TOKEN = "a-test-token-0123456789"
 
 
 @dataclasses.dataclass
-class Server:
-    http: str
-    grpc: str
-    process: subprocess.Popen
-    log: Path
+class Gate:
+    """Holds every model call until opened; counts the calls that reached the model."""
 
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-5000:]
+    entered: threading.Event = dataclasses.field(default_factory=threading.Event)
+    opened: threading.Event = dataclasses.field(default_factory=threading.Event)
+    calls: int = 0
+
+    def wrap(self, run):
+        def gated(pixels):
+            self.calls += 1
+            self.entered.set()
+            assert self.opened.wait(10), "the gate was never opened"
+            return run(pixels)
+        return gated
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@pytest.fixture
+def make_state(tmp_path):
+    """``make_state(**settings)``: a worker's state serving the tiny model ``tiny`` version 1, installed
+    as the current one; ``gate=True`` puts a `Gate` in front of the model (``state.gate``)."""
+    def make(gate: bool = False, **overrides) -> ServiceState:
+        settings = Settings(**{"poll_seconds": 0, "workers": 1, **overrides})
+        path, card = write_version(tmp_path / "tiny" / "1")
+        model = load_version("tiny", 1, path, card, settings)
+        state = ServiceState(settings, ModelRepository({"tiny": {1: model}}, "tiny", settings))
+        if gate:
+            state.gate = Gate()
+            model.run = state.gate.wrap(model.run)
+            if model.run_alone is not None:
+                model.run_alone = state.gate.wrap(model.run_alone)
+        install(state)
+        return state
+
+    yield make
+    install(None)
 
 
-def start_server(tmp: Path, env: dict, timeout: float = 180, target: str = "serving.service:Classifier", cwd: Path = ROOT,
-                 base_env: dict | None = None, ready=None) -> Server:
-    """Starts `bentoml serve` and waits until ``ready(http_url, grpc_target)`` (default: /readyz,
-    /models and the gRPC health check answer over plain connections)."""
-    http_port, grpc_port = free_port(), free_port()
-    log = tmp / "server.log"
-    environment = {**(os.environ if base_env is None else base_env), "TF_CPP_MIN_LOG_LEVEL": "2", "IMGCLF_GRPC_PORT": str(grpc_port), **env}
-    process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--port", str(http_port)],
-                               cwd=cwd, env=environment, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", process, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{server.output()}")
+@pytest.fixture
+def http(make_state):
+    """A Starlette TestClient on the HTTP routes, over the default settings."""
+    from starlette.testclient import TestClient
+
+    from serving.http_api import app
+
+    make_state()
+    with TestClient(app) as client:
+        yield client
+
+
+def run_with_grpc(state: ServiceState, body):
+    """Starts the worker's gRPC server (every service) on a free port in this process, runs
+    ``await body(channel)`` against it, stops it; returns what ``body`` returned."""
+    async def main():
+        server = await grpc_server.start(state, 0)
         try:
-            if (ready or _plain_ready)(server.http, server.grpc):
-                return server
-        except (httpx.HTTPError, grpc.RpcError, OSError):
-            pass
-        time.sleep(0.5)
-    stop_server(server)
-    raise RuntimeError(f"the server did not become ready in {timeout} s:\n{server.output()}")
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+                return await body(channel)
+        finally:
+            await server.stop(None)
+
+    return asyncio.run(main())
 
 
-def _plain_ready(http: str, grpc_target: str) -> bool:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    if httpx.get(f"{http}/readyz", timeout=2).status_code != 200 or httpx.get(f"{http}/models", timeout=2).status_code != 200:
-        return False
-    with grpc.insecure_channel(grpc_target) as channel:
-        status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2).status
-    return status == health_pb2.HealthCheckResponse.SERVING
+def encoded(picture: np.ndarray, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, fmt)
+    return buffer.getvalue()
 
 
-def stop_server(server: Server, sig: int = signal.SIGTERM) -> None:
-    """Stops the server and every worker it started (they run in process groups of their own)."""
-    import psutil
-
+@contextlib.contextmanager
+def opened_later(gate: Gate, seconds: float):
+    """Opens ``gate`` after ``seconds`` from a timer thread (and in any case on exit)."""
+    timer = threading.Timer(seconds, gate.opened.set)
+    timer.start()
     try:
-        family = psutil.Process(server.process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, sig)
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait()
-    for process in family:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-
-
-@pytest.fixture(scope="session")
-def server(smoke_runs, tmp_path_factory) -> Server:
-    """The service over the session's BentoML store, serving the demo and task1 smoke models."""
-    running = start_server(tmp_path_factory.mktemp("server"), {"IMGCLF_MODELS": ",".join(SERVED), **LIMITS})
-    yield running
-    stop_server(running)
+        yield
+    finally:
+        gate.opened.set()
+        timer.cancel()

@@ -17,7 +17,7 @@ from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
 from tests.serving.helpers import b64
 
-pytestmark = [pytest.mark.slow, pytest.mark.data]
+pytestmark = pytest.mark.slow
 
 
 def png(width: int, height: int) -> bytes:

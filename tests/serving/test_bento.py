@@ -16,10 +16,10 @@ import pytest
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
 from tests.conftest import ROOT
-from tests.serving.conftest import start_server, stop_server
+from tests.live_server import start_server, stop_server
 from tests.serving.helpers import assert_same, b64, pairs, reference, tiny_imagenet_jpegs
 
-pytestmark = [pytest.mark.slow, pytest.mark.data]
+pytestmark = pytest.mark.slow
 
 
 def test_built_bento_carries_its_models_and_serves_http_and_grpc(smoke_runs, real_data_dir, tmp_path):

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from protos.imgclf.v1 import classifier_pb2 as pb
 from serving.errors import InvalidInput, PayloadTooLarge
 from serving.inference import image_pixels
 from serving.repository import ServedModel
@@ -129,24 +130,20 @@ def raw_classify(server):
         yield channel.unary_unary("/imgclf.v1.ClassifierService/Classify")
 
 
+# Random bytes, and well-formed requests (built with the generated message) whose images are fuzzed,
+# so that the fuzzed bytes reach the decoder.
+PROTOBUF_BODIES = st.one_of(st.binary(max_size=128), st.lists(image_bytes(), max_size=3).map(
+    lambda blobs: pb.ClassifyRequest(images=blobs).SerializeToString()))
+
+
 @LIVE
-@given(st.one_of(st.binary(max_size=128), st.lists(image_bytes(), max_size=3).map(
-    lambda blobs: b"".join(b"\x0a" + _varint(len(blob)) + blob for blob in blobs))))
+@given(PROTOBUF_BODIES)
 def test_random_protobuf_messages_get_a_clear_status(raw_classify, message):
     try:
         raw_classify(message, timeout=10)
     except grpc.RpcError as error:
         assert error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED), error.details()
         assert error.details()
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def test_the_service_is_healthy_after_the_fuzzing(server, http):

@@ -15,7 +15,7 @@ from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
 from tests.serving.helpers import assert_same, b64, exported, pairs, reference, tiny_imagenet_jpegs
 
-pytestmark = [pytest.mark.slow, pytest.mark.data]
+pytestmark = pytest.mark.slow
 
 TASK1 = "tinyimagenet-cnn"
 

@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from imgclf_client import GrpcClient, HttpClient, RetryPolicy
 from imgclf_client.errors import (
     AuthenticationError,
-    ConnectionError,
+    APIConnectionError,
     OverloadedError,
     UnavailableError,
 )
@@ -36,7 +36,7 @@ from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
 from tests.clients.peers import self_signed_certificate
 from tests.conftest import run_cli
-from tests.serving.conftest import start_server, stop_server
+from tests.live_server import start_server, stop_server
 from tests.serving.helpers import assert_same, pairs, reference
 
 TOKEN = "tok-resilience-0123456789abcdef"
@@ -159,7 +159,7 @@ def test_tls_is_required_and_an_unknown_certificate_is_refused(guarded, tmp_path
     other_cert, _ = self_signed_certificate(tmp_path)
     for client in (HttpClient(guarded.https, token=TOKEN, ca_file=other_cert, retries=0),
                    GrpcClient(guarded.grpc, token=TOKEN, ca_file=other_cert, retries=0, timeout=5)):
-        with client, pytest.raises(ConnectionError):
+        with client, pytest.raises(APIConnectionError):
             client.models()
 
 
@@ -384,7 +384,7 @@ def test_a_killed_worker_is_replaced_and_only_its_requests_fail_retryably(guarde
                         with client:
                             client.classify(SLOW[3])
                     ready = time.monotonic() - killed
-                except (ConnectionError, UnavailableError):
+                except (APIConnectionError, UnavailableError):
                     pass
             time.sleep(0.2)
         replaced = time.monotonic() - killed
@@ -394,7 +394,7 @@ def test_a_killed_worker_is_replaced_and_only_its_requests_fail_retryably(guarde
     assert len(after) == 2 and before[0].pid not in {w.pid for w in after}, (replaced, guarded.output())
     assert replaced < 30, f"the replacement worker took {replaced:.1f} s to start"
     assert retrying.errors() == [] and len(retrying.outcomes) > 10
-    assert all(isinstance(error, (ConnectionError, UnavailableError)) for error in bare.errors()), bare.errors()
+    assert all(isinstance(error, (APIConnectionError, UnavailableError)) for error in bare.errors()), bare.errors()
     assert sum(kind == "ok" for kind, _ in bare.outcomes) > 10
     with clients(guarded)[1] as client:
         assert client.health().ready
@@ -414,6 +414,6 @@ def test_sigterm_finishes_every_accepted_request_and_exits_0(guarded):
         assert sum(kind == "ok" for kind, _ in run.outcomes) >= 2
         for error in run.errors():
             # Refused before it was accepted (shutting down, connection refused): never a failure of accepted work.
-            assert isinstance(error, (ConnectionError, UnavailableError)) and not isinstance(error, OverloadedError), error
-            assert "shutting down" in str(error) or isinstance(error, ConnectionError) or "UNAVAILABLE" in str(error), error
+            assert isinstance(error, (APIConnectionError, UnavailableError)) and not isinstance(error, OverloadedError), error
+            assert "shutting down" in str(error) or isinstance(error, APIConnectionError) or "UNAVAILABLE" in str(error), error
     assert "Traceback" not in guarded.log.read_text()

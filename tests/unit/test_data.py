@@ -197,7 +197,6 @@ def test_unknown_source():
         load_dataset("mnist", "/tmp", (32, 32))
 
 
-@pytest.mark.data
 def test_real_tiny_imagenet_subset(real_data_dir):
     dataset = load_dataset("tiny-imagenet", real_data_dir, (32, 32), Limits(400, 200))
     assert dataset.num_classes == 200
@@ -206,7 +205,6 @@ def test_real_tiny_imagenet_subset(real_data_dir):
     assert dataset.skipped == ()
 
 
-@pytest.mark.data
 def test_real_cifar10_subset(real_data_dir):
     dataset = load_dataset("cifar10", real_data_dir, (32, 32))
     assert dataset.class_ids[0] == "airplane"

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from tests.conftest import write_cifar_archive, write_tiny_imagenet, zip_folder
 from training.data import download
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -89,6 +90,16 @@ def test_unknown_dataset():
         download.download("imagenet", "/tmp")
 
 
-def test_official_archives_are_known():
-    assert download.ARCHIVES["cifar10"].filename == "cifar-10-python.tar.gz"
-    assert download.ARCHIVES["tiny-imagenet"].filename == "tiny-imagenet-200.zip"
+@pytest.mark.parametrize("dataset", list(download.ARCHIVES))
+def test_the_loader_finds_the_archive_where_download_puts_it(dataset, tmp_path):
+    """`download` names the file; the dataset's loader must find it under that name in the folder."""
+    from training.data import Limits, load_dataset
+
+    archive = tmp_path / "data" / download.ARCHIVES[dataset].filename
+    archive.parent.mkdir()
+    if dataset == "cifar10":
+        write_cifar_archive(archive)
+    else:
+        zip_folder(write_tiny_imagenet(tmp_path / "source", extras=False), archive)
+    loaded = load_dataset(dataset, archive.parent, (16, 16), Limits(12, 6))
+    assert len(loaded.train) > 0 and loaded.train.images.shape[1:] == (16, 16, 3)

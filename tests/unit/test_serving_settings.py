@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +77,44 @@ def test_the_token_check_takes_only_a_bearer_token_it_knows():
                             ("Bearer right-token-012345678", "not valid"), ("Bearer right-token-0123456789x", "not valid")):
         with pytest.raises(Unauthenticated, match=message):
             check_token(settings, header)
+
+
+def _variables_read_by_the_code() -> set[str]:
+    """Every IMGCLF_* name that settings.py's code (not its docstring) reads."""
+    import ast
+
+    import serving.settings as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    docstring = ast.get_docstring(tree, clean=False)
+    return {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and re.fullmatch(r"IMGCLF_[A-Z0-9_]+", node.value) and node.value != docstring}
+
+
+def _table_rows(text: str) -> dict[str, str]:
+    rows = [line.split("|")[1:3] for line in text.splitlines() if line.startswith("| IMGCLF_")]
+    return {name.strip(): default.strip() for name, default in rows}
+
+
+def test_the_settings_table_lists_every_variable_with_its_default():
+    from serving import settings as module
+
+    rows = _table_rows(module.table())
+    assert set(rows) == _variables_read_by_the_code()
+    defaults = Settings()
+    for name, default in rows.items():
+        field = name.removeprefix("IMGCLF_").lower()
+        value = getattr(defaults, field)
+        if default.replace(".", "", 1).isdigit():  # Numbers and 0/1 flags must be the dataclass's default.
+            assert float(default) == float(value), (name, default, value)
+
+
+def test_the_readme_holds_the_settings_table_of_settings_py():
+    from serving.settings import table
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- settings table: serving.settings.table() -->\n", "\n<!-- end of settings table -->"
+    assert start in readme and end in readme, "the README lost its settings-table markers"
+    copy = readme.split(start, 1)[1].split(end, 1)[0]
+    assert copy == table(), "README's settings table differs from serving/settings.py: paste serving.settings.table() between the markers"

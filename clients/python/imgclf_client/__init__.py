@@ -9,8 +9,9 @@ and the server decodes and resizes them. Errors of both protocols are one family
 (`imgclf_client.errors`).
 """
 
-from imgclf_client.errors import (AuthenticationError, ConnectionError, ImgclfError, InvalidInputError, ModelNotFoundError,
-                                  OverloadedError, ServerError, TimeoutError, UnavailableError)
+from imgclf_client import errors as _errors
+from imgclf_client.errors import (APIConnectionError, APITimeoutError, AuthenticationError, ImgclfError, InvalidInputError,
+                                  ModelNotFoundError, OverloadedError, ServerError, UnavailableError)
 from imgclf_client.grpc_client import AsyncGrpcClient, GrpcClient
 from imgclf_client.http_client import AsyncHttpClient, HttpClient
 from imgclf_client.results import Classification, ClassifyResult, Health, ModelInfo, PredictResult
@@ -20,5 +21,10 @@ __all__ = [
     "HttpClient", "AsyncHttpClient", "GrpcClient", "AsyncGrpcClient", "RetryPolicy",
     "Classification", "ClassifyResult", "PredictResult", "ModelInfo", "Health",
     "ImgclfError", "InvalidInputError", "ModelNotFoundError", "AuthenticationError", "ServerError",
-    "UnavailableError", "OverloadedError", "ConnectionError", "TimeoutError",
+    "UnavailableError", "OverloadedError", "APIConnectionError", "APITimeoutError",
 ]
+
+
+def __getattr__(name: str):
+    """``ConnectionError`` and ``TimeoutError``: the deprecated names of `APIConnectionError` and `APITimeoutError`."""
+    return _errors.deprecated(name, __name__)

@@ -16,12 +16,12 @@ import json
 import os
 import sys
 
-from imgclf_client.errors import AuthenticationError, ConnectionError, ImgclfError, TimeoutError, UnavailableError
+from imgclf_client.errors import APIConnectionError, APITimeoutError, AuthenticationError, ImgclfError, UnavailableError
 from imgclf_client.grpc_client import GrpcClient
 from imgclf_client.http_client import DEFAULT_URL, HttpClient
 
 # Errors after which no other image can succeed either.
-FATAL = (ConnectionError, AuthenticationError, TimeoutError, UnavailableError)
+FATAL = (APIConnectionError, AuthenticationError, APITimeoutError, UnavailableError)
 
 
 def _client(args):

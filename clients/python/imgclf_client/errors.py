@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import warnings
 
 
 class ImgclfError(Exception):
@@ -52,12 +53,30 @@ def retry_after(value) -> float | None:
     return seconds if 0 <= seconds < 3600 else None
 
 
-class ConnectionError(ImgclfError, builtins.ConnectionError):  # noqa: A001 - the family's name for it
-    """The server could not be reached, still after retries."""
+class APIConnectionError(ImgclfError, builtins.ConnectionError):
+    """The server could not be reached, still after retries (also a built-in `ConnectionError`)."""
 
 
-class TimeoutError(ImgclfError, builtins.TimeoutError):  # noqa: A001
-    """No answer within the timeout (gRPC DEADLINE_EXCEEDED)."""
+class APITimeoutError(ImgclfError, builtins.TimeoutError):
+    """No answer within the timeout (HTTP 504, gRPC DEADLINE_EXCEEDED; also a built-in `TimeoutError`)."""
+
+
+# The names before 0.2, which shadowed Python's built-ins: still importable for one release, with a warning.
+DEPRECATED = {"ConnectionError": APIConnectionError, "TimeoutError": APITimeoutError}
+
+
+def deprecated(name: str, module: str):
+    """The class a deprecated name stands for, with a `DeprecationWarning` (a module's ``__getattr__``)."""
+    if name not in DEPRECATED:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    replacement = DEPRECATED[name]
+    warnings.warn(f"{module}.{name} is deprecated and will be removed in the next release; use {replacement.__name__}",
+                  DeprecationWarning, stacklevel=3)
+    return replacement
+
+
+def __getattr__(name: str):
+    return deprecated(name, __name__)
 
 
 def for_http_status(status: int, message: str, retry_after_header: str | None = None) -> ImgclfError:
@@ -73,7 +92,7 @@ def for_http_status(status: int, message: str, retry_after_header: str | None = 
     if status == 503:
         return UnavailableError(message, status)
     if status == 504:
-        return TimeoutError(message, status)
+        return APITimeoutError(message, status)
     if status >= 500:
         return ServerError(message, status)
     return ImgclfError(message, status)
@@ -82,7 +101,7 @@ def for_http_status(status: int, message: str, retry_after_header: str | None = 
 GRPC_CODES = {
     "INVALID_ARGUMENT": InvalidInputError, "RESOURCE_EXHAUSTED": InvalidInputError, "OUT_OF_RANGE": InvalidInputError,
     "FAILED_PRECONDITION": InvalidInputError, "NOT_FOUND": ModelNotFoundError, "UNAUTHENTICATED": AuthenticationError,
-    "PERMISSION_DENIED": AuthenticationError, "UNAVAILABLE": UnavailableError, "DEADLINE_EXCEEDED": TimeoutError,
+    "PERMISSION_DENIED": AuthenticationError, "UNAVAILABLE": UnavailableError, "DEADLINE_EXCEEDED": APITimeoutError,
 }
 
 

@@ -42,7 +42,7 @@ def _error(error: grpc.RpcError, target: str) -> errors.ImgclfError:
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     details = (error.details() if hasattr(error, "details") else None) or str(error)
     if code == grpc.StatusCode.UNAVAILABLE and ("connect" in details.lower() or "failed to" in details.lower()):
-        return errors.ConnectionError(f"cannot reach {target}: {details}", code.name)
+        return errors.APIConnectionError(f"cannot reach {target}: {details}", code.name)
     trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
     hint = next((value for key, value in trailing or () if key == "retry-after"), None)
     return errors.for_grpc_code(code.name, f"gRPC {code.name}: {details}", hint)

@@ -51,8 +51,8 @@ def _answer(response: httpx.Response) -> dict:
 
 def _transport_error(error: httpx.HTTPError, url: str) -> errors.ImgclfError:
     if isinstance(error, httpx.TimeoutException):
-        return errors.TimeoutError(f"no answer from {url} in time: {type(error).__name__}")
-    return errors.ConnectionError(f"cannot reach {url}: {error}")
+        return errors.APITimeoutError(f"no answer from {url} in time: {type(error).__name__}")
+    return errors.APIConnectionError(f"cannot reach {url}: {error}")
 
 
 def _classified(answer: dict) -> ClassifyResult:

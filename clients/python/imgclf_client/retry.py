@@ -10,9 +10,9 @@ import dataclasses
 import random
 import time
 
-from imgclf_client.errors import ConnectionError, OverloadedError, UnavailableError
+from imgclf_client.errors import APIConnectionError, OverloadedError, UnavailableError
 
-RETRYABLE = (ConnectionError, UnavailableError)
+RETRYABLE = (APIConnectionError, UnavailableError)
 
 
 @dataclasses.dataclass(frozen=True)
