@@ -1,5 +1,7 @@
 """Generates the Python modules of every .proto under protos/ (grpcio-tools), beside the .proto
-and into the client SDK (clients/python/imgclf_client/_proto), which installs on its own.
+and into the client SDK (clients/python/imgclf_client/_proto), which installs on its own; and the
+descriptor set of the TensorFlow Serving protos (``tfserving/descriptors.binpb``) that the
+server loads into a private pool, so that no worker runs protoc.
 
     python -m protos.generate            # write
     python -m protos.generate --check    # exit 1 if the committed modules are stale
@@ -18,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 CLIENT = ROOT.parent / "clients" / "python" / "imgclf_client" / "_proto"
 PROTOS = ("imgclf/v1/classifier.proto",)
+TF_SERVING_PROTO = "tfserving/tensorflow_serving.proto"
+DESCRIPTORS = Path("tfserving") / "descriptors.binpb"
 
 
 def generate(out: Path) -> None:
@@ -30,29 +34,39 @@ def generate(out: Path) -> None:
                               f"--grpc_python_out={out}", proto])
         if status != 0:
             raise SystemExit(f"protoc failed on {proto}")
+    status = protoc.main(["protoc", f"-I{ROOT}", f"-I{include}", "--include_imports",
+                          f"--descriptor_set_out={out / DESCRIPTORS}", TF_SERVING_PROTO])
+    if status != 0:
+        raise SystemExit(f"protoc failed on {TF_SERVING_PROTO}")
     for path in out.rglob("*_pb2_grpc.py"):
         text = path.read_text()
         text = re.sub(r"^from imgclf\.v1 import (\w+) as", r"from . import \1 as", text, flags=re.M)
         path.write_text(text)
 
 
-def generated_files(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*_pb2*")) if p.suffix in (".py", ".pyi")}
+def generated_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if (p.name.rpartition(".")[0].endswith(("_pb2", "_pb2_grpc")) and p.suffix in (".py", ".pyi")) or p.suffix == ".binpb"}
 
 
 def main(argv: list[str]) -> int:
     if "--check" in argv:
         with tempfile.TemporaryDirectory() as scratch:
+            (Path(scratch) / DESCRIPTORS).parent.mkdir()
             generate(Path(scratch))
             fresh = generated_files(Path(scratch))
-        stale = sorted(f"{where.name}/{name}" for where in (ROOT, CLIENT) for name, text in fresh.items()
-                       if text != generated_files(where).get(name))
+        expected = {ROOT: fresh, CLIENT: {name: data for name, data in fresh.items() if not name.endswith(".binpb")}}
+        stale = sorted(f"{where.name}/{name}" for where, files in expected.items() for name, data in files.items()
+                       if data != generated_files(where).get(name))
         if stale:
             print(f"stale generated modules: {', '.join(stale)}; run python -m protos.generate", file=sys.stderr)
             return 1
         return 0
     for where in (ROOT, CLIENT):
+        (where / DESCRIPTORS).parent.mkdir(exist_ok=True)
         generate(where)
+    (CLIENT / DESCRIPTORS).unlink()  # The SDK speaks only imgclf.v1.
+    (CLIENT / DESCRIPTORS).parent.rmdir()
     return 0
 
 

@@ -18,7 +18,6 @@ this module never imports TensorFlow and never clashes with it when a worker doe
 from __future__ import annotations
 
 import functools
-import tempfile
 from pathlib import Path
 
 import grpc
@@ -39,22 +38,14 @@ VALUE_FIELDS = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 9: 
 
 @functools.cache
 def _pool():
-    import grpc_tools
     from google.protobuf import descriptor_pb2, descriptor_pool
     from grpc_health.v1 import health_pb2
     from grpc_reflection.v1alpha import reflection_pb2
-    from grpc_tools import protoc
 
     from protos.imgclf.v1 import classifier_pb2
 
-    include = Path(grpc_tools.__file__).parent / "_proto"
-    with tempfile.TemporaryDirectory() as scratch:
-        output = Path(scratch) / "descriptors.pb"
-        status = protoc.main(["protoc", f"-I{PROTOS}", f"-I{include}", "--include_imports",
-                              f"--descriptor_set_out={output}", "tfserving/tensorflow_serving.proto"])
-        if status != 0:
-            raise RuntimeError("cannot compile protos/tfserving/tensorflow_serving.proto")
-        files = descriptor_pb2.FileDescriptorSet.FromString(output.read_bytes()).file
+    # Compiled once by `python -m protos.generate` (which tests/unit/test_protos.py keeps fresh).
+    files = descriptor_pb2.FileDescriptorSet.FromString((PROTOS / "tfserving" / "descriptors.binpb").read_bytes()).file
     pool = descriptor_pool.DescriptorPool()
     for file in files:
         pool.Add(file)

@@ -35,8 +35,8 @@ def test_built_bento_carries_its_models_and_serves_http_and_grpc(smoke_runs, rea
     tag = built.stdout.strip().splitlines()[-1].split("__tag__:")[-1]
     assert tag.startswith("imgclf:")
     source = build_home / "bentos" / "imgclf" / tag.split(":", 1)[1] / "src"
-    for name in ("serving/service.py", "training/preprocessing.py", "protos/imgclf/v1/classifier_pb2.py",
-                 "protos/imgclf/v1/classifier.proto", "protos/tfserving/tensorflow_serving.proto"):
+    for name in ("serving/service.py", "training/preprocessing.py", "training/contract.py", "protos/imgclf/v1/classifier_pb2.py",
+                 "protos/imgclf/v1/classifier.proto", "protos/tfserving/tensorflow_serving.proto", "protos/tfserving/descriptors.binpb"):
         assert (source / name).is_file(), name
     # Move the bento to a machine that has nothing else: export it, import it into an empty home.
     archive = tmp_path / "imgclf.bento"
