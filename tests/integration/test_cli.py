@@ -6,12 +6,14 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import jpeg_bytes, pattern
+from tests.conftest import ROOT, jpeg_bytes, pattern
 from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.slow
@@ -47,13 +49,24 @@ def test_missing_dataset_folder_is_named(tmp_path):
     assert f"data directory does not exist: {tmp_path / 'nowhere'}" in result.stderr
 
 
-def test_malformed_dataset_folder_is_named(tmp_path):
-    (tmp_path / "data" / "tiny-imagenet-200").mkdir(parents=True)
-    (tmp_path / "data" / "tiny-imagenet-200" / "wnids.txt").write_text("n01443537\n")
-    result = run_cli("train", "task1", "--preset", "smoke", "--data-dir", str(tmp_path / "data"),
-                     "--run-dir", str(tmp_path / "run"))
-    assert result.returncode == 2
-    assert "val_annotations.txt" in result.stderr or "no training images" in result.stderr
+@pytest.mark.parametrize("dataset,make,words", [
+    ("tiny-imagenet", lambda root: (root / "tiny-imagenet-200").mkdir() or (root / "tiny-imagenet-200" / "wnids.txt").write_text("n01443537\n"),
+     "no training images under"),
+    ("cifar10", lambda root: (root / "notes.txt").write_text("no batches here"), "no CIFAR-10 found in"),
+    ("folder", lambda root: (root / "cats").mkdir(), "no image files"),
+])
+def test_malformed_dataset_is_named_before_tensorflow_is_imported(tmp_path, dataset, make, words):
+    root = tmp_path / "data"
+    root.mkdir()
+    make(root)
+    task = "task5" if dataset == "cifar10" else "task1"
+    args = ["train", task, "--preset", "smoke", "--data-dir", str(root), "--run-dir", str(tmp_path / "run")]
+    args += ["--dataset", "folder"] if dataset == "folder" else []
+    code = f"import sys; from training.__main__ import main; code = main({args!r}); print('tensorflow' in sys.modules); sys.exit(code)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and words in result.stderr, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"  # Refused before TensorFlow was imported.
+    assert not (tmp_path / "run").exists()
 
 
 def test_fine_tuning_without_its_start_names_the_option(tmp_path, real_data_dir):

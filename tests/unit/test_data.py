@@ -185,6 +185,29 @@ def test_image_folder_errors(tmp_path):
         load_dataset("folder", tmp_path / "noimages", (16, 16))
 
 
+def test_tiny_imagenet_class_folders_linked_from_elsewhere_are_read(tmp_path):
+    top = write_tiny_imagenet(tmp_path / "data", extras=False)
+    elsewhere = tmp_path / "other-disk"
+    elsewhere.mkdir()
+    for wnid in WNIDS:  # Every class folder is a link, as when a dataset is linked in from another disk.
+        (top / "train" / wnid).rename(elsewhere / wnid)
+        (top / "train" / wnid).symlink_to(elsewhere / wnid, target_is_directory=True)
+    (elsewhere / WNIDS[0] / "loop").symlink_to(elsewhere / WNIDS[0], target_is_directory=True)  # A cycle ends.
+    dataset = load_dataset("tiny-imagenet", top, (16, 16))
+    assert sorted(np.bincount(dataset.train.labels).tolist()) == [4, 4, 4]
+
+
+def test_image_folder_follows_linked_class_and_sub_folders(tmp_path):
+    source = _write_folder(tmp_path / "source")
+    root = tmp_path / "linked"
+    root.mkdir()
+    (root / "cats").symlink_to(source / "cats", target_is_directory=True)
+    (root / "dogs").mkdir()
+    (root / "dogs" / "batch1").symlink_to(source / "dogs", target_is_directory=True)
+    dataset = load_dataset("folder", root, (16, 16))
+    assert dataset.class_ids == ("cats", "dogs") and len(dataset.train) + len(dataset.validation) == 20
+
+
 def test_digits_demo_dataset():
     dataset = load_dataset("digits", None, (32, 32))
     assert dataset.num_classes == 10 and dataset.class_names[3] == "three"

@@ -130,6 +130,7 @@ def test_load_image_is_decode_then_resize():
     np.testing.assert_array_equal(preprocessing.load_image(data, (32, 32)), preprocessing.resize_bilinear(array, (32, 32)))
 
 
+@pytest.mark.slow  # It starts a Python process.
 def test_preprocessing_does_not_import_tensorflow():
     code = "import sys, training.preprocessing; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout

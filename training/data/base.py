@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -70,6 +72,21 @@ class Limits:
 
     max_train_images: int | None = None
     max_validation_images: int | None = None
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file anywhere under ``folder``, sorted, following symbolic links to folders (a dataset
+    linked in from another disk is common); a link back to a folder already visited is not
+    followed again, so a link cycle ends."""
+    found, visited = [], set()
+    for directory, subdirectories, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in visited:
+            subdirectories.clear()
+            continue
+        visited.add(real)
+        found.extend(Path(directory) / name for name in files if os.path.isfile(os.path.join(directory, name)))
+    return sorted(found)
 
 
 def per_class_cap(limit: int | None, num_classes: int) -> int | None:

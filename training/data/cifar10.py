@@ -107,6 +107,12 @@ def _reader(data_dir: Path):
     raise DatasetError(f"no CIFAR-10 found in {data_dir}: expected {ARCHIVE_NAME} or {FOLDER_NAME}/ there")
 
 
+def check(data_dir: str | Path) -> None:
+    """Raises the `DatasetError` that `load` would for a missing archive or folder, without reading
+    the batches (an archive is only listed)."""
+    _reader(Path(data_dir))
+
+
 def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Limits()) -> ImageDataset:
     read, describe = _reader(Path(data_dir))
     meta = load_batch(read(META), describe(META))

@@ -20,6 +20,7 @@ from training.data.base import (
     Skipped,
     Split,
     decode_files,
+    files_under,
     per_class_cap,
     stratified_split,
     take_per_class,
@@ -40,8 +41,8 @@ def _entries(folder: Path, class_ids: list[str]) -> list[tuple[str, int]]:
         class_folder = folder / class_id
         if not class_folder.is_dir():
             continue
-        for path in sorted(class_folder.rglob("*")):
-            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        for path in files_under(class_folder):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
                 entries.append((str(path), label))
     return entries
 
@@ -50,7 +51,9 @@ def _read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Limits()) -> ImageDataset:
+def _layout(data_dir: str | Path) -> tuple[Path, Path, Path | None, list[str], list[tuple[str, int]]]:
+    """(root, training folder, validation folder or None, class ids, training files), or the
+    `DatasetError` that names what is missing. Lists files; decodes nothing."""
     root = Path(data_dir)
     if not root.is_dir():
         raise DatasetError(f"image folder does not exist or is not a folder: {root}")
@@ -59,11 +62,21 @@ def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Lim
     class_ids = _classes(train_folder)
     if not class_ids:
         raise DatasetError(f"no class folders in {train_folder}: expected {train_folder}/<class>/<image files>")
-    problems: list[str] = []
-    skipped: list[Skipped] = []
     train_entries = _entries(train_folder, class_ids)
     if not train_entries:
         raise DatasetError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {train_folder}")
+    return root, train_folder, validation_folder, class_ids, train_entries
+
+
+def check(data_dir: str | Path) -> None:
+    """Raises the `DatasetError` that `load` would for a folder of the wrong layout, without decoding."""
+    _layout(data_dir)
+
+
+def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Limits()) -> ImageDataset:
+    root, train_folder, validation_folder, class_ids, train_entries = _layout(data_dir)
+    problems: list[str] = []
+    skipped: list[Skipped] = []
     empty = sorted(set(class_ids) - {class_ids[label] for _, label in train_entries})
     if empty:
         problems.append(f"{len(empty)} class folders hold no images: {', '.join(empty[:10])}")

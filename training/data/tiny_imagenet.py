@@ -9,6 +9,7 @@ reported in the dataset's ``skipped`` / ``problems``, not fatal.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import posixpath
 import zipfile
@@ -20,6 +21,7 @@ from training.data.base import (
     Limits,
     Skipped,
     decode_files,
+    files_under,
     per_class_cap,
     take_per_class,
 )
@@ -74,9 +76,7 @@ class _Tree:
         base = self.location / folder
         if not base.is_dir():
             return []
-        return sorted(
-            posixpath.join(folder, p.relative_to(base).as_posix()) for p in base.rglob("*") if p.is_file()
-        )
+        return sorted(posixpath.join(folder, p.relative_to(base).as_posix()) for p in files_under(base))
 
 
 def locate(data_dir: str | Path) -> Path:
@@ -109,7 +109,20 @@ def _read_words(tree: _Tree) -> dict[str, str]:
     return words
 
 
-def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Limits()) -> ImageDataset:
+@dataclasses.dataclass
+class _Index:
+    """What the dataset holds, from its listing and text files alone (no image decoded)."""
+
+    tree: _Tree
+    class_ids: tuple[str, ...]
+    class_names: tuple[str, ...]
+    train_entries: list[tuple[str, int]]
+    validation_entries: list[tuple[str, int]]
+    skipped: list[Skipped]
+    problems: list[str]
+
+
+def _index(data_dir: str | Path) -> _Index:
     tree = _Tree(locate(data_dir))
     class_ids = tuple(sorted({line.strip() for line in tree.text("wnids.txt").splitlines() if line.strip()}))
     if not class_ids:
@@ -166,6 +179,18 @@ def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Lim
     for name in sorted(set(annotations) - present):
         skipped.append(Skipped(tree.describe(f"val/images/{name}"), "listed in val_annotations.txt but missing"))
 
+    return _Index(tree, class_ids, class_names, train_entries, validation_entries, skipped, problems)
+
+
+def check(data_dir: str | Path) -> None:
+    """Raises the `DatasetError` that `load` would for a dataset of the wrong layout, without decoding."""
+    _index(data_dir)
+
+
+def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Limits()) -> ImageDataset:
+    index = _index(data_dir)
+    tree, class_ids, class_names = index.tree, index.class_ids, index.class_names
+    train_entries, validation_entries, skipped, problems = index.train_entries, index.validation_entries, index.skipped, index.problems
     train_pick = take_per_class(train_entries, [e[1] for e in train_entries],
                                 per_class_cap(limits.max_train_images, len(class_ids)))
     validation_pick = take_per_class(validation_entries, [e[1] for e in validation_entries],

@@ -9,6 +9,8 @@
     labels.json                                  class ids and readable names
     model_card.json                              see card.py
 
+and logs what the conversion libraries say into ``RUN_DIR/export.log``.
+
 and saves the same folder as the BentoML model ``<name>:<version>``. Versions are integers that
 increase with each export of a name (across the export root and the store).
 
@@ -27,11 +29,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from training import logs
 from training.export.build import build, read_run
 from training.export.naming import ExportError, check_name, default_export_root, default_name
 from training.export.publish import SCRATCH_PREFIX, STAGING_PREFIX, ExportResult, publish, remove_stale
 
 log = logging.getLogger("training")
+
+EXPORT_LOG = "export.log"
 
 __all__ = ["ExportError", "ExportResult", "check_name", "default_export_root", "default_name", "export_run"]
 
@@ -59,8 +64,10 @@ def export_run(run_dir: str | Path, export_root: str | Path | None = None, name:
         raise ExportError(f"cannot write exports under {root}: {error.strerror or error}") from error
     scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     try:
-        card = build(run_dir, run_config, labels, metrics, name, scratch, data_dir, int8)
-        return publish(name, folder, scratch, card, store)
+        # TensorFlow's and tf2onnx's notices go to the run's export.log, not the terminal.
+        with logs.into_file(run_dir / EXPORT_LOG):
+            card = build(run_dir, run_config, labels, metrics, name, scratch, data_dir, int8)
+            return publish(name, folder, scratch, card, store)
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG):
             raise ExportError(f"cannot write the export of {name} under {root}: {error.strerror} "
