@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export IMGCLF_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo examples serve browser test bench load-tools soak fuzz clean
+.PHONY: venv demo examples serve browser lint test bench load-tools soak fuzz clean
 
 venv: $(VENV)/.installed
 
@@ -45,7 +45,12 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
-test: venv browser
+# ruff's lint and format check (configuration in pyproject.toml); `make test` runs it first.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: venv browser lint
 	$(BIN)/python -m pytest
 
 load-tools:

@@ -36,9 +36,18 @@ from serving.settings import Settings  # noqa: E402
 def seeds() -> list[bytes]:
     rng = np.random.default_rng(0)
     out = []
-    for fmt, mode, size in (("JPEG", "RGB", (40, 30)), ("JPEG", "L", (17, 9)), ("JPEG", "CMYK", (8, 8)), ("PNG", "RGBA", (12, 10)),
-                            ("PNG", "P", (9, 9)), ("PNG", "I;16", (7, 5)), ("GIF", "P", (11, 6)), ("BMP", "RGB", (5, 13)),
-                            ("WEBP", "RGB", (16, 16)), ("TIFF", "RGB", (6, 6))):
+    for fmt, mode, size in (
+        ("JPEG", "RGB", (40, 30)),
+        ("JPEG", "L", (17, 9)),
+        ("JPEG", "CMYK", (8, 8)),
+        ("PNG", "RGBA", (12, 10)),
+        ("PNG", "P", (9, 9)),
+        ("PNG", "I;16", (7, 5)),
+        ("GIF", "P", (11, 6)),
+        ("BMP", "RGB", (5, 13)),
+        ("WEBP", "RGB", (16, 16)),
+        ("TIFF", "RGB", (6, 6)),
+    ):
         picture = Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)).convert(mode)
         buffer = io.BytesIO()
         picture.save(buffer, fmt)
@@ -71,7 +80,7 @@ def mutate(rng: np.random.Generator, corpus: list[bytes]) -> bytes:
             data[position:position] = data[position:end]
         else:
             offset = int(rng.integers(min(48, len(data))))
-            data[offset:offset + 4] = rng.bytes(4)
+            data[offset : offset + 4] = rng.bytes(4)
     return bytes(data)
 
 
@@ -115,9 +124,11 @@ def main() -> int:
             print(f"SLOW input ({took:.1f} s) saved to {path}")
             return 1
     total = sum(outcomes.values())
-    print(f"{total} inputs in {time.monotonic() - start:.0f} s ({total / (time.monotonic() - start):.0f}/s), seed {args.seed}: "
-          + ", ".join(f"{key} {value}" for key, value in sorted(outcomes.items()))
-          + f"; slowest input {1000 * slowest:.1f} ms; no crash")
+    print(
+        f"{total} inputs in {time.monotonic() - start:.0f} s ({total / (time.monotonic() - start):.0f}/s), seed {args.seed}: "
+        + ", ".join(f"{key} {value}" for key, value in sorted(outcomes.items()))
+        + f"; slowest input {1000 * slowest:.1f} ms; no crash"
+    )
     return 0
 
 

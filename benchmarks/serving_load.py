@@ -99,8 +99,14 @@ class Server:
         self.port, self.grpc_port = free_port(), free_port()
         environment = {**os.environ, "IMGCLF_GRPC_PORT": str(self.grpc_port), **env}
         self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
-        self.process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--port", str(self.port)],
-                                        cwd=cwd, env=environment, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", target, "--port", str(self.port)],
+            cwd=cwd,
+            env=environment,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         import httpx
 
         deadline = time.monotonic() + 180
@@ -129,16 +135,38 @@ def wrk(url: str, body: bytes, content_type: str, concurrency: int, seconds: flo
         (Path(scratch) / "body").write_bytes(body)
         (Path(scratch) / "post.lua").write_text(WRK_SCRIPT)
         env = {**os.environ, "BODY_FILE": str(Path(scratch) / "body"), "CONTENT_TYPE": content_type}
-        result = subprocess.run(["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{seconds:g}s",
-                                 "--timeout", "30s", "-s", str(Path(scratch) / "post.lua"), url],
-                                env=env, capture_output=True, text=True, timeout=seconds + 60)
+        result = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(min(concurrency, 2)),
+                "-c",
+                str(concurrency),
+                "-d",
+                f"{seconds:g}s",
+                "--timeout",
+                "30s",
+                "-s",
+                str(Path(scratch) / "post.lua"),
+                url,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
     line = next((line for line in result.stdout.splitlines() if line.startswith("RESULT")), None)
     if line is None:
         raise RuntimeError(f"wrk failed:\n{result.stdout}\n{result.stderr}")
     requests, duration, p50, p99, socket_errors, status_errors = (int(v) for v in line.split()[1:])
     rate = requests / (duration / 1e6)
-    return {"requests_per_s": rate, "images_per_s": rate * images_per_request, "p50_ms": p50 / 1000, "p99_ms": p99 / 1000,
-            "errors": socket_errors + status_errors}
+    return {
+        "requests_per_s": rate,
+        "images_per_s": rate * images_per_request,
+        "p50_ms": p50 / 1000,
+        "p99_ms": p99 / 1000,
+        "errors": socket_errors + status_errors,
+    }
 
 
 def grpc_load(target: str, model: str, jpeg: bytes, concurrency: int, seconds: float) -> dict:
@@ -180,11 +208,16 @@ def grpc_errors(http_url: str, model: str) -> int:
     import httpx
 
     text = httpx.get(f"{http_url}/metrics", timeout=10).text
-    pattern = re.compile(r'^imgclf_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+    pattern = re.compile(r"^imgclf_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
     total = 0
     for line in text.splitlines():
         match = pattern.match(line)
-        if match and f'model="{model}"' in match["labels"] and 'protocol="grpc"' in match["labels"] and not re.search(r'outcome="(ok|cancelled)"', match["labels"]):
+        if (
+            match
+            and f'model="{model}"' in match["labels"]
+            and 'protocol="grpc"' in match["labels"]
+            and not re.search(r'outcome="(ok|cancelled)"', match["labels"])
+        ):
             total += int(float(match["value"]))
     return total
 
@@ -198,10 +231,29 @@ def h2load_grpc(target: str, http_url: str, model: str, jpeg: bytes, concurrency
     with tempfile.TemporaryDirectory() as scratch:
         body = Path(scratch) / "request"
         body.write_bytes(b"\x00" + struct.pack(">I", len(message)) + message)
-        result = subprocess.run(["h2load", "-n", "100000000", "-D", f"{seconds:g}", "-c", str(concurrency), "-m", "1", "-d", str(body),
-                                 "-H", "content-type: application/grpc", "-H", "te: trailers",
-                                 f"http://{target}/imgclf.v1.ClassifierService/Classify"],
-                                capture_output=True, text=True, timeout=seconds + 60)
+        result = subprocess.run(
+            [
+                "h2load",
+                "-n",
+                "100000000",
+                "-D",
+                f"{seconds:g}",
+                "-c",
+                str(concurrency),
+                "-m",
+                "1",
+                "-d",
+                str(body),
+                "-H",
+                "content-type: application/grpc",
+                "-H",
+                "te: trailers",
+                f"http://{target}/imgclf.v1.ClassifierService/Classify",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
     out = result.stdout
     counts = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", out)
     finished = re.search(r"finished in ([\d.]+)s", out)
@@ -218,8 +270,11 @@ def h2load_grpc(target: str, http_url: str, model: str, jpeg: bytes, concurrency
 
 def multipart(jpeg: bytes, field: str = "image") -> tuple[bytes, str]:
     boundary = "imgclfbenchboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"x.jpg\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + jpeg + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="x.jpg"\r\nContent-Type: image/jpeg\r\n\r\n').encode()
+        + jpeg
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -230,8 +285,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--skip-keras", action="store_true", help="leave out the (slow) Keras baseline")
     parser.add_argument("--compare-batching", action="store_true", help="also run the service with IMGCLF_BATCHING=0")
-    parser.add_argument("--service-env", action="append", default=[], metavar="K=V[,K=V]",
-                        help="also run the service with these environment settings (repeatable)")
+    parser.add_argument(
+        "--service-env", action="append", default=[], metavar="K=V[,K=V]", help="also run the service with these environment settings (repeatable)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk (make bench does it)", file=sys.stderr)
@@ -239,8 +295,22 @@ def main() -> int:
     jpeg = sample_jpeg()
     rows = []
     rates = in_process(args.model, jpeg, args.duration / 2)
-    rows.append(("in-process", "batch 1", "-", {"requests_per_s": rates[1], "images_per_s": rates[1], "p50_ms": 1000 / rates[1], "p99_ms": float("nan"), "errors": 0}))
-    rows.append(("in-process", "batch 32", "-", {"requests_per_s": rates[32] / 32, "images_per_s": rates[32], "p50_ms": 32000 / rates[32], "p99_ms": float("nan"), "errors": 0}))
+    rows.append(
+        (
+            "in-process",
+            "batch 1",
+            "-",
+            {"requests_per_s": rates[1], "images_per_s": rates[1], "p50_ms": 1000 / rates[1], "p99_ms": float("nan"), "errors": 0},
+        )
+    )
+    rows.append(
+        (
+            "in-process",
+            "batch 32",
+            "-",
+            {"requests_per_s": rates[32] / 32, "images_per_s": rates[32], "p50_ms": 32000 / rates[32], "p99_ms": float("nan"), "errors": 0},
+        )
+    )
 
     variants = [("service", {})] + ([("service nobatch", {"IMGCLF_BATCHING": "0"})] if args.compare_batching else [])
     variants += [(f"service {i + 1}", dict(item.split("=", 1) for item in spec.split(",") if item)) for i, spec in enumerate(args.service_env)]
@@ -269,7 +339,9 @@ def main() -> int:
         server = Server(target, {"BASELINE_MODEL": f"{args.model}:latest"}, ROOT / "benchmarks" / "baselines")
         try:
             for c in args.concurrency:
-                rows.append((f"baseline {label}", "HTTP 1 image", c, wrk(f"http://127.0.0.1:{server.port}/classify", body, content_type, c, args.duration)))
+                rows.append(
+                    (f"baseline {label}", "HTTP 1 image", c, wrk(f"http://127.0.0.1:{server.port}/classify", body, content_type, c, args.duration))
+                )
         finally:
             server.stop()
 
@@ -278,7 +350,8 @@ def main() -> int:
     print(f"\nmodel {args.model}, one {len(jpeg)}-byte 64x64 JPEG per image, {args.duration:.0f} s per cell, {os.cpu_count()} CPUs")
     print(f"{'target':<16} {'request':<15} {'conc':>4} {'req/s':>9} {'images/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for target, kind, c, r in rows:
-        print(f"{target:<16} {kind:<15} {c!s:>4} {r['requests_per_s']:>9.1f} {r['images_per_s']:>9.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>6}")
+        rates = f"{r['requests_per_s']:>9.1f} {r['images_per_s']:>9.1f}"
+        print(f"{target:<16} {kind:<15} {c!s:>4} {rates} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>6}")
     return 0
 
 

@@ -20,7 +20,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,16 +45,42 @@ def worker_memory(server: Server) -> dict[int, float]:
 
 def start_wrk(url: str, body_file: Path, script: Path, content_type: str, concurrency: int, seconds: int) -> subprocess.Popen:
     env = {**os.environ, "BODY_FILE": str(body_file), "CONTENT_TYPE": content_type}
-    return subprocess.Popen(["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{seconds}s", "--timeout", "30s", "-s", str(script), url],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        ["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{seconds}s", "--timeout", "30s", "-s", str(script), url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def start_h2load(target: str, body_file: Path, log_file: Path, concurrency: int, seconds: int) -> subprocess.Popen:
     log_file.unlink(missing_ok=True)  # h2load appends to its log.
-    return subprocess.Popen(["h2load", "-n", "100000000", "-D", str(seconds), "-c", str(concurrency), "-m", "1", "-d", str(body_file),
-                             "--log-file", str(log_file), "-H", "content-type: application/grpc", "-H", "te: trailers",
-                             f"http://{target}/imgclf.v1.ClassifierService/Classify"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            "h2load",
+            "-n",
+            "100000000",
+            "-D",
+            str(seconds),
+            "-c",
+            str(concurrency),
+            "-m",
+            "1",
+            "-d",
+            str(body_file),
+            "--log-file",
+            str(log_file),
+            "-H",
+            "content-type: application/grpc",
+            "-H",
+            "te: trailers",
+            f"http://{target}/imgclf.v1.ClassifierService/Classify",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wrk_result(process: subprocess.Popen) -> dict:
@@ -78,8 +103,7 @@ def h2load_result(process: subprocess.Popen, log_file: Path, seconds: int) -> di
     # still open when its time is up; those are not in the log as successes.
     latencies = sorted(int(line.split()[2]) / 1000 for line in log_file.read_text().splitlines() if line.split()[1] == "200")
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
-    return {"rate": len(latencies) / seconds, "p50": quantiles[49], "p99": quantiles[98],
-            "errors": int(counts[2]) + int(counts[3]) + int(counts[4])}
+    return {"rate": len(latencies) / seconds, "p50": quantiles[49], "p99": quantiles[98], "errors": int(counts[2]) + int(counts[3]) + int(counts[4])}
 
 
 def main() -> int:
@@ -118,16 +142,21 @@ def main() -> int:
 
             print(f"warm-up: {args.warmup} s at concurrency {args.concurrency}", flush=True)
             baseline = round_(args.warmup)["memory"]
-            print(f"model {args.model}, one {len(jpeg)}-byte JPEG per request, {half} HTTP + {args.concurrency - half} gRPC "
-                  f"connections, {args.round_seconds} s rounds, {os.cpu_count()} CPUs")
+            print(
+                f"model {args.model}, one {len(jpeg)}-byte JPEG per request, {half} HTTP + {args.concurrency - half} gRPC "
+                f"connections, {args.round_seconds} s rounds, {os.cpu_count()} CPUs"
+            )
             print(f"{'minute':>6} {'http/s':>8} {'p50':>7} {'p99':>7} {'err':>4} {'grpc/s':>8} {'p50':>7} {'p99':>7} {'err':>4} {'worker MiB':>16}")
             for minute in range(1, args.minutes + 1):
                 row = round_(args.round_seconds)
                 rows.append(row)
                 http, grpc = row["http"], row["grpc"]
                 memory = " ".join(f"{value:.0f}" for value in row["memory"].values())
-                print(f"{minute:>6} {http['rate']:>8.1f} {http['p50']:>7.2f} {http['p99']:>7.2f} {http['errors']:>4} "
-                      f"{grpc['rate']:>8.1f} {grpc['p50']:>7.2f} {grpc['p99']:>7.2f} {grpc['errors']:>4} {memory:>16}", flush=True)
+                print(
+                    f"{minute:>6} {http['rate']:>8.1f} {http['p50']:>7.2f} {http['p99']:>7.2f} {http['errors']:>4} "
+                    f"{grpc['rate']:>8.1f} {grpc['p50']:>7.2f} {grpc['p99']:>7.2f} {grpc['errors']:>4} {memory:>16}",
+                    flush=True,
+                )
     finally:
         server.stop()
     errors = sum(row["http"]["errors"] + row["grpc"]["errors"] for row in rows)
@@ -135,8 +164,10 @@ def main() -> int:
     growth = max((last["memory"].get(pid, 0) - rss) / rss for pid, rss in baseline.items()) if baseline else float("nan")
     print(f"\nerrors: {errors}")
     print(f"p99 last/first minute: HTTP {last['http']['p99'] / first['http']['p99']:.2f}, gRPC {last['grpc']['p99'] / first['grpc']['p99']:.2f}")
-    print(f"worker memory growth after warm-up: {100 * growth:.1f}% (largest of the workers; baseline "
-          f"{', '.join(f'{v:.0f}' for v in baseline.values())} MiB)")
+    print(
+        f"worker memory growth after warm-up: {100 * growth:.1f}% (largest of the workers; baseline "
+        f"{', '.join(f'{v:.0f}' for v in baseline.values())} MiB)"
+    )
     return 0 if errors == 0 and growth < 0.10 else 1
 
 

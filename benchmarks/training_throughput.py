@@ -99,8 +99,9 @@ def run_task(name: str, data_dir: str, max_images: int, rounds: int, mixed_preci
         features, head = xception.split_for_bottleneck(model)
         features.predict_on_batch(images[:64].astype(np.float32))
         start = time.perf_counter()
-        cached = np.concatenate([features.predict_on_batch(images[i:i + 128].astype(np.float32))
-                                 for i in range(0, len(images), 128)]).astype(np.float16)
+        cached = np.concatenate([features.predict_on_batch(images[i : i + 128].astype(np.float32)) for i in range(0, len(images), 128)]).astype(
+            np.float16
+        )
         rate = len(images) / (time.perf_counter() - start)
         rows.append(f"{label:<10} {'base features (once)':<26} {rate:>9.1f} {'-':>9} {'-':>7}")
         compile_model(head, config, classes, 100)
@@ -128,8 +129,10 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="also time task1 and task3 under mixed_bfloat16")
     parser.add_argument("--data-dir", default=os.environ.get("IMGCLF_DATA_DIR"))
     args = parser.parse_args()
-    print(f"{'task':<10} {'what':<26} {'pipeline':>9} {'memory':>9} {'share':>7} {'pipe-only':>10} {'cost':>8}"
-          f"   (training images/s, median of {args.rounds}; pipe-only: images/s the pipeline alone produces)")
+    print(
+        f"{'task':<10} {'what':<26} {'pipeline':>9} {'memory':>9} {'share':>7} {'pipe-only':>10} {'cost':>8}"
+        f"   (training images/s, median of {args.rounds}; pipe-only: images/s the pipeline alone produces)"
+    )
     for name in args.tasks:
         for row in run_task(name, args.data_dir, args.images, args.rounds):
             print(row, flush=True)

@@ -30,12 +30,10 @@ def generate(out: Path) -> None:
 
     include = Path(grpc_tools.__file__).parent / "_proto"
     for proto in PROTOS:
-        status = protoc.main(["protoc", f"-I{ROOT}", f"-I{include}", f"--python_out={out}", f"--pyi_out={out}",
-                              f"--grpc_python_out={out}", proto])
+        status = protoc.main(["protoc", f"-I{ROOT}", f"-I{include}", f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", proto])
         if status != 0:
             raise SystemExit(f"protoc failed on {proto}")
-    status = protoc.main(["protoc", f"-I{ROOT}", f"-I{include}", "--include_imports",
-                          f"--descriptor_set_out={out / DESCRIPTORS}", TF_SERVING_PROTO])
+    status = protoc.main(["protoc", f"-I{ROOT}", f"-I{include}", "--include_imports", f"--descriptor_set_out={out / DESCRIPTORS}", TF_SERVING_PROTO])
     if status != 0:
         raise SystemExit(f"protoc failed on {TF_SERVING_PROTO}")
     for path in out.rglob("*_pb2_grpc.py"):
@@ -45,8 +43,11 @@ def generate(out: Path) -> None:
 
 
 def generated_files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if (p.name.rpartition(".")[0].endswith(("_pb2", "_pb2_grpc")) and p.suffix in (".py", ".pyi")) or p.suffix == ".binpb"}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if (p.name.rpartition(".")[0].endswith(("_pb2", "_pb2_grpc")) and p.suffix in (".py", ".pyi")) or p.suffix == ".binpb"
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -56,8 +57,9 @@ def main(argv: list[str]) -> int:
             generate(Path(scratch))
             fresh = generated_files(Path(scratch))
         expected = {ROOT: fresh, CLIENT: {name: data for name, data in fresh.items() if not name.endswith(".binpb")}}
-        stale = sorted(f"{where.name}/{name}" for where, files in expected.items() for name, data in files.items()
-                       if data != generated_files(where).get(name))
+        stale = sorted(
+            f"{where.name}/{name}" for where, files in expected.items() for name, data in files.items() if data != generated_files(where).get(name)
+        )
         if stale:
             print(f"stale generated modules: {', '.join(stale)}; run python -m protos.generate", file=sys.stderr)
             return 1

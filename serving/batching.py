@@ -33,8 +33,7 @@ def check_deadline(deadline: float | None, where: str = "before it reached the m
 
 
 class Batcher:
-    def __init__(self, model: ServedModel, executor: Executor, max_images: int, queue_size: int = 64,
-                 queue_timeout: float = 5.0):
+    def __init__(self, model: ServedModel, executor: Executor, max_images: int, queue_size: int = 64, queue_timeout: float = 5.0):
         self.model, self.executor, self.max_images = model, executor, max_images
         self.queue_size, self.queue_timeout = queue_size, queue_timeout
         self.pending: list[tuple[np.ndarray, asyncio.Future, float, float | None]] = []
@@ -51,8 +50,10 @@ class Batcher:
         """Holds one of the model's `queue_size` places for the duration of a request."""
         if self.admitted >= self.queue_size:
             metrics.OVERLOADED.labels(self.model.name).inc()
-            raise Overloaded(f"model {self.model.name} is overloaded: {self.admitted} requests are already in progress "
-                             f"in this worker (the queue limit, IMGCLF_QUEUE_SIZE); retry after 1 s")
+            raise Overloaded(
+                f"model {self.model.name} is overloaded: {self.admitted} requests are already in progress "
+                f"in this worker (the queue limit, IMGCLF_QUEUE_SIZE); retry after 1 s"
+            )
         self.admitted += 1
         try:
             yield
@@ -95,9 +96,12 @@ class Batcher:
         now = time.monotonic()
         if now - queued_at > self.queue_timeout:
             metrics.DROPPED.labels(self.model.name, "queue_timeout").inc()
-            future.set_exception(Overloaded(
-                f"model {self.model.name} is overloaded: the request waited {1000 * (now - queued_at):.0f} ms in its queue, "
-                f"over the limit of {1000 * self.queue_timeout:.0f} ms (IMGCLF_QUEUE_TIMEOUT_MS); retry after 1 s"))
+            future.set_exception(
+                Overloaded(
+                    f"model {self.model.name} is overloaded: the request waited {1000 * (now - queued_at):.0f} ms in its queue, "
+                    f"over the limit of {1000 * self.queue_timeout:.0f} ms (IMGCLF_QUEUE_TIMEOUT_MS); retry after 1 s"
+                )
+            )
             return False
         return True
 
@@ -120,8 +124,7 @@ class Batcher:
                 # A lone request (nothing else queued) may use every core; a batch runs on one.
                 alone = len(batch) == 1 and not self.pending
                 try:
-                    probabilities = await loop.run_in_executor(
-                        self.executor, self.run_model, np.concatenate([pixels for pixels, _ in batch]), alone)
+                    probabilities = await loop.run_in_executor(self.executor, self.run_model, np.concatenate([pixels for pixels, _ in batch]), alone)
                 except Exception as error:  # Every request of the batch gets the model's error.
                     for _, future in batch:
                         if not future.done():
@@ -130,7 +133,7 @@ class Batcher:
                 start = 0
                 for pixels, future in batch:
                     if not future.done():
-                        future.set_result(probabilities[start:start + len(pixels)])
+                        future.set_result(probabilities[start : start + len(pixels)])
                     start += len(pixels)
         finally:
             self.running = False

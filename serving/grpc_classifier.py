@@ -38,11 +38,22 @@ def metadata(model: ServedModel, versions: list[int]) -> pb.ModelMetadata:
     metrics = {k: float(v) for k, v in card.get("metrics", {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     preprocessing = card.get("preprocessing", {})
     return pb.ModelMetadata(
-        name=model.name, version=model.version, versions=versions, input_height=model.input_size[0],
-        input_width=model.input_size[1], num_classes=model.num_classes, labels=model.labels, names=model.names,
-        task=card.get("task", {}).get("name", ""), dataset=card.get("dataset", {}).get("source", ""), runtime=model.runtime,
-        decode=preprocessing.get("decode", ""), resize=preprocessing.get("resize", ""),
-        normalization=preprocessing.get("normalization", ""), metrics=metrics)
+        name=model.name,
+        version=model.version,
+        versions=versions,
+        input_height=model.input_size[0],
+        input_width=model.input_size[1],
+        num_classes=model.num_classes,
+        labels=model.labels,
+        names=model.names,
+        task=card.get("task", {}).get("name", ""),
+        dataset=card.get("dataset", {}).get("source", ""),
+        runtime=model.runtime,
+        decode=preprocessing.get("decode", ""),
+        resize=preprocessing.get("resize", ""),
+        normalization=preprocessing.get("normalization", ""),
+        metrics=metrics,
+    )
 
 
 class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
@@ -61,8 +72,10 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
         else:
             top = await state.classify(model, list(request.images), top_k, "grpc")
         return pb.ClassifyResponse(
-            model_spec=pb.ModelSpec(name=model.name, version=model.version), request_id=request.request_id,
-            results=[pb.ImageClassifications(classes=[pb.Classification(**entry) for entry in image]) for image in top])
+            model_spec=pb.ModelSpec(name=model.name, version=model.version),
+            request_id=request.request_id,
+            results=[pb.ImageClassifications(classes=[pb.Classification(**entry) for entry in image]) for image in top],
+        )
 
     async def Classify(self, request, context):
         try:
@@ -81,8 +94,10 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
 
     async def ListModels(self, request, context):
         repository = self.state.repository
-        return pb.ListModelsResponse(default_model=repository.default, models=[
-            metadata(repository.get(name), sorted(versions)) for name, versions in sorted(repository.models.items())])
+        return pb.ListModelsResponse(
+            default_model=repository.default,
+            models=[metadata(repository.get(name), sorted(versions)) for name, versions in sorted(repository.models.items())],
+        )
 
     async def GetModelMetadata(self, request, context):
         try:
@@ -95,13 +110,13 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
 def add_to_server(state: ServiceState, server: grpc.aio.Server) -> None:
     servicer = ClassifierServicer(state)
     handlers = {
-        "Classify": grpc.unary_unary_rpc_method_handler(
-            parsing(servicer.Classify, pb.ClassifyRequest), response_serializer=serialize),
+        "Classify": grpc.unary_unary_rpc_method_handler(parsing(servicer.Classify, pb.ClassifyRequest), response_serializer=serialize),
         "ClassifyStream": grpc.stream_stream_rpc_method_handler(
-            parsing(servicer.ClassifyStream, pb.ClassifyRequest, streaming=True), response_serializer=serialize),
-        "ListModels": grpc.unary_unary_rpc_method_handler(
-            parsing(servicer.ListModels, pb.ListModelsRequest), response_serializer=serialize),
+            parsing(servicer.ClassifyStream, pb.ClassifyRequest, streaming=True), response_serializer=serialize
+        ),
+        "ListModels": grpc.unary_unary_rpc_method_handler(parsing(servicer.ListModels, pb.ListModelsRequest), response_serializer=serialize),
         "GetModelMetadata": grpc.unary_unary_rpc_method_handler(
-            parsing(servicer.GetModelMetadata, pb.GetModelMetadataRequest), response_serializer=serialize),
+            parsing(servicer.GetModelMetadata, pb.GetModelMetadataRequest), response_serializer=serialize
+        ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

@@ -24,6 +24,7 @@ def parsing(handler, message_class, streaming: bool = False):
             raise InvalidInput(f"malformed {message_class.DESCRIPTOR.full_name} message: {error}") from None
 
     if streaming:
+
         async def stream(request_iterator, context):
             async def parsed():
                 async for data in request_iterator:
@@ -31,8 +32,10 @@ def parsing(handler, message_class, streaming: bool = False):
                         yield parse(data)
                     except InvalidInput as error:
                         await abort(context, error)
+
             async for response in handler(parsed(), context):
                 yield response
+
         return stream
 
     async def unary(data, context):
@@ -41,6 +44,7 @@ def parsing(handler, message_class, streaming: bool = False):
         except InvalidInput as error:
             await abort(context, error)
         return await handler(request, context)
+
     return unary
 
 

@@ -34,6 +34,7 @@ class Guard(grpc.aio.ServerInterceptor):
 
 def _refusal(handler, error: Unauthenticated):
     """``handler`` with its behaviour replaced by an UNAUTHENTICATED answer."""
+
     async def refuse(request, context):
         metrics.record_error(None, "grpc", error)
         await abort(context, error)
@@ -56,13 +57,16 @@ def _with_deadline(behavior, streaming: bool):
             guards.DEADLINE.set(time.monotonic() + remaining)
 
     if streaming:
+
         async def stream(request, context):
             begin(context)
             async for response in behavior(request, context):
                 yield response
+
         return stream
 
     async def unary(request, context):
         begin(context)
         return await behavior(request, context)
+
     return unary

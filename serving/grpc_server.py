@@ -24,11 +24,14 @@ log = logging.getLogger("imgclf.serving")
 async def start(state: ServiceState, port: int) -> grpc.aio.Server:
     """Starts the gRPC server on ``port`` (shared between workers); returns it, serving."""
     limit = state.settings.max_body_bytes
-    server = grpc.aio.server(interceptors=(Guard(state.settings),), options=[
-        ("grpc.so_reuseport", 1),
-        ("grpc.max_receive_message_length", limit),
-        ("grpc.max_send_message_length", limit),
-    ])
+    server = grpc.aio.server(
+        interceptors=(Guard(state.settings),),
+        options=[
+            ("grpc.so_reuseport", 1),
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ],
+    )
     grpc_classifier.add_to_server(state, server)
     tf_serving_names = tf_serving_grpc.add_to_server(state, server)
     health_servicer = health.aio.HealthServicer()
@@ -45,7 +48,11 @@ async def start(state: ServiceState, port: int) -> grpc.aio.Server:
     if bound == 0:
         raise RuntimeError(f"cannot listen for gRPC on port {port}")
     await server.start()
-    server.port, server.health, server.service_names = bound, health_servicer, ("", grpc_classifier.SERVICE_NAME, *tf_serving_names)  # What a drain marks NOT_SERVING.
+    server.port, server.health, server.service_names = (
+        bound,
+        health_servicer,
+        ("", grpc_classifier.SERVICE_NAME, *tf_serving_names),
+    )  # What a drain marks NOT_SERVING.
     for name in server.service_names:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("gRPC serving on port %d%s: %s", bound, " (TLS)" if settings.tls else "", ", ".join(names))

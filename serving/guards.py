@@ -63,7 +63,9 @@ CLIENT_GONE: contextvars.ContextVar = contextvars.ContextVar("imgclf_client_gone
 
 def http_disconnect_waiter(receive):
     """For an HTTP request whose body has been read: waits for the ASGI ``http.disconnect``."""
+
     async def wait() -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
+
     return wait

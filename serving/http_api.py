@@ -53,11 +53,11 @@ async def _classify_request(request: Request) -> tuple[list[bytes], dict]:
     body = await read_body(request)
     if content_type in ("application/json", ""):
         if not body and content_type == "":
-            raise InvalidInput("empty request: send images as multipart files, JSON {\"images\": [base64...]} or an image body")
+            raise InvalidInput('empty request: send images as multipart files, JSON {"images": [base64...]} or an image body')
         payload = parse_json(body)
         images = payload.get("images", payload.get("image"))
         if images is None:
-            raise InvalidInput("the JSON body needs \"images\": a list of base64-encoded images")
+            raise InvalidInput('the JSON body needs "images": a list of base64-encoded images')
         if not isinstance(images, list):
             images = [images]
         options.update({k: payload[k] for k in ("model", "version", "top_k") if k in payload})
@@ -78,7 +78,7 @@ async def predict(request: Request) -> JSONResponse:
     payload = parse_json(await read_body(request))
     pixels = payload.get("pixels", payload.get("instances"))
     if not isinstance(pixels, list):
-        raise InvalidInput("the JSON body needs \"pixels\": a list of images, each [height][width] or [height][width][channels]")
+        raise InvalidInput('the JSON body needs "pixels": a list of images, each [height][width] or [height][width][channels]')
     state = current()
     model = state.repository.get(payload.get("model"), payload.get("version"))
     probabilities = await state.predict_arrays(model, pixels, "http")
@@ -111,6 +111,7 @@ async def page(request: Request) -> HTMLResponse:
 def _guard(handler):
     """The token check, the request's deadline and the disconnect watch, then ``handler``;
     a `ServingError` becomes ``{"error": message}`` with its status."""
+
     async def guarded(request: Request):
         try:
             state = current()
@@ -122,6 +123,7 @@ def _guard(handler):
         except ServingError as error:
             metrics.record_error(request.query_params.get("model"), "http", error)
             return error_response(error)
+
     guarded.__name__ = handler.__name__
     return guarded
 
@@ -134,13 +136,15 @@ async def reload_models(request: Request) -> JSONResponse:
     return JSONResponse({"changes": changes, "models": {name: sorted(v) for name, v in state.repository.models.items()}})
 
 
-app = Starlette(routes=[
-    Route("/classify", _guard(classify), methods=["POST"]),
-    Route("/predict", _guard(predict), methods=["POST"]),
-    Route("/models", _guard(list_models), methods=["GET"]),
-    Route("/models/{name}", _guard(get_model), methods=["GET"]),
-    Route("/ui", page, methods=["GET"]),
-    Route("/ui/", page, methods=["GET"]),
-    Route("/v1/models/{rest:path}", _guard(tf_serving_rest.handle), methods=["GET", "POST"]),
-    Route("/admin/reload", _guard(reload_models), methods=["POST"]),
-])
+app = Starlette(
+    routes=[
+        Route("/classify", _guard(classify), methods=["POST"]),
+        Route("/predict", _guard(predict), methods=["POST"]),
+        Route("/models", _guard(list_models), methods=["GET"]),
+        Route("/models/{name}", _guard(get_model), methods=["GET"]),
+        Route("/ui", page, methods=["GET"]),
+        Route("/ui/", page, methods=["GET"]),
+        Route("/v1/models/{rest:path}", _guard(tf_serving_rest.handle), methods=["GET", "POST"]),
+        Route("/admin/reload", _guard(reload_models), methods=["POST"]),
+    ]
+)

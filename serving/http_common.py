@@ -47,7 +47,7 @@ def decode_base64(value, where: str) -> bytes:
     if isinstance(value, dict) and "b64" in value:
         value = value["b64"]
     if not isinstance(value, str):
-        raise InvalidInput(f"{where} must be a base64 string (or {{\"b64\": ...}}), got {type(value).__name__}")
+        raise InvalidInput(f'{where} must be a base64 string (or {{"b64": ...}}), got {type(value).__name__}')
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as error:

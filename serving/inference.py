@@ -61,12 +61,15 @@ def array_pixels(arrays: list, model: ServedModel, settings: Settings) -> np.nda
         except (ValueError, TypeError) as error:
             raise InvalidInput(f"{where} is not a rectangular array: {error}") from None
         if not np.issubdtype(array.dtype, np.number):
-            raise InvalidInput(f"{where} must hold numbers (uint8 or float 0-255), got {array.dtype if array.dtype != object else 'ragged or mixed values'}")
+            raise InvalidInput(
+                f"{where} must hold numbers (uint8 or float 0-255), got {array.dtype if array.dtype != object else 'ragged or mixed values'}"
+            )
         if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
             raise InvalidInput(f"{where} has shape {list(array.shape)}; expected [height, width] or [height, width, 1|3|4]")
         if min(array.shape[:2]) < settings.min_image_side:
-            raise InvalidInput(f"{where} is {array.shape[1]}x{array.shape[0]}; images must be at least "
-                               f"{settings.min_image_side}x{settings.min_image_side}")
+            raise InvalidInput(
+                f"{where} is {array.shape[1]}x{array.shape[0]}; images must be at least {settings.min_image_side}x{settings.min_image_side}"
+            )
         if array.shape[0] * array.shape[1] > settings.max_image_pixels:
             raise PayloadTooLarge(f"{where} has {array.shape[0] * array.shape[1]} pixels, over the limit of {settings.max_image_pixels}")
         if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
@@ -80,5 +83,7 @@ def array_pixels(arrays: list, model: ServedModel, settings: Settings) -> np.nda
 
 def top_classes(probabilities: np.ndarray, model: ServedModel, top_k: int) -> list[list[dict]]:
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
-    return [[{"class_index": int(i), "label": model.labels[i], "name": model.names[i], "score": float(row[i])}
-             for i in indices] for row, indices in zip(probabilities, order)]
+    return [
+        [{"class_index": int(i), "label": model.labels[i], "name": model.names[i], "score": float(row[i])} for i in indices]
+        for row, indices in zip(probabilities, order)
+    ]

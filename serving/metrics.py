@@ -1,12 +1,12 @@
 """Per-model Prometheus metrics, exported on BentoML's /metrics next to its own.
 
-    imgclf_requests_total{model, protocol, outcome}      outcome: ok, cancelled, invalid_argument, not_found, ...
-    imgclf_images_total{model, protocol}                 images (or arrays) classified
-    imgclf_request_duration_seconds{model, protocol}     decode + resize + inference time
-    imgclf_model_images_total{model}                     images (or arrays) that reached the model
-    imgclf_overloaded_total{model}                       requests refused because the model's queue was full
-    imgclf_dropped_total{model, reason}                  queued work dropped before the model: cancelled, deadline, queue_timeout
-    imgclf_model_loads_total{model, outcome}             versions loaded while serving: loaded, refused
+imgclf_requests_total{model, protocol, outcome}      outcome: ok, cancelled, invalid_argument, not_found, ...
+imgclf_images_total{model, protocol}                 images (or arrays) classified
+imgclf_request_duration_seconds{model, protocol}     decode + resize + inference time
+imgclf_model_images_total{model}                     images (or arrays) that reached the model
+imgclf_overloaded_total{model}                       requests refused because the model's queue was full
+imgclf_dropped_total{model, reason}                  queued work dropped before the model: cancelled, deadline, queue_timeout
+imgclf_model_loads_total{model, outcome}             versions loaded while serving: loaded, refused
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ from serving.errors import ServingError
 
 REQUESTS = Counter("imgclf_requests", "Prediction requests by model, protocol and outcome", ["model", "protocol", "outcome"])
 IMAGES = Counter("imgclf_images", "Images and pixel arrays classified", ["model", "protocol"])
-LATENCY = Histogram("imgclf_request_duration_seconds", "Decode, resize and inference time per request", ["model", "protocol"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+LATENCY = Histogram(
+    "imgclf_request_duration_seconds",
+    "Decode, resize and inference time per request",
+    ["model", "protocol"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 MODEL_IMAGES = Counter("imgclf_model_images", "Images and pixel arrays that reached the model", ["model"])
 OVERLOADED = Counter("imgclf_overloaded", "Requests refused at once because the model's queue was full", ["model"])
 DROPPED = Counter("imgclf_dropped", "Queued work dropped before it reached the model", ["model", "reason"])

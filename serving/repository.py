@@ -60,18 +60,27 @@ class ServedModel:
         them off the written SavedModel (`training.export.saved_model.signature_defs`)."""
         recorded = self.card.get("signature_defs")
         if not recorded:
-            raise ModelNotFound(f"{self.name} version {self.version} was exported before model cards recorded the "
-                                "SavedModel's signatures; export it again to describe it to TensorFlow Serving clients")
+            raise ModelNotFound(
+                f"{self.name} version {self.version} was exported before model cards recorded the "
+                "SavedModel's signatures; export it again to describe it to TensorFlow Serving clients"
+            )
         return recorded
 
     def describe(self) -> dict:
         card = self.card
         return {
-            "name": self.name, "version": self.version, "runtime": self.runtime,
-            "task": card.get("task", {}), "dataset": card.get("dataset", {}),
-            "input_size": list(self.input_size), "num_classes": self.num_classes,
-            "input": card.get("input"), "preprocessing": card.get("preprocessing"),
-            "metrics": card.get("metrics", {}), "labels": self.labels, "names": self.names,
+            "name": self.name,
+            "version": self.version,
+            "runtime": self.runtime,
+            "task": card.get("task", {}),
+            "dataset": card.get("dataset", {}),
+            "input_size": list(self.input_size),
+            "num_classes": self.num_classes,
+            "input": card.get("input"),
+            "preprocessing": card.get("preprocessing"),
+            "metrics": card.get("metrics", {}),
+            "labels": self.labels,
+            "names": self.names,
         }
 
 
@@ -114,7 +123,7 @@ def verified_bytes(path: Path, card: dict, name: str) -> bytes:
     return data
 
 
-def _check_answers(model: "ServedModel", probabilities: np.ndarray, batch: int) -> None:
+def _check_answers(model: ServedModel, probabilities: np.ndarray, batch: int) -> None:
     if probabilities.shape != (batch, model.num_classes):
         raise ModelLoadError(f"the model answers shape {list(probabilities.shape)}, not [{batch}, {model.num_classes}] for its labels")
     if not np.isfinite(probabilities).all() or np.abs(probabilities.sum(axis=1) - 1).max() > 1e-3:
@@ -176,14 +185,13 @@ class ModelRepository:
     newest ``settings.keep_versions`` versions stay loaded, and `refresh` loads new ones and retires
     old ones, swapping the whole table at once (a request holds the version it started with)."""
 
-    def __init__(self, models: dict[str, dict[int, ServedModel]], default: str, settings: Settings | None = None,
-                 followed: tuple[str, ...] = ()):
+    def __init__(self, models: dict[str, dict[int, ServedModel]], default: str, settings: Settings | None = None, followed: tuple[str, ...] = ()):
         self.models, self.default = models, default
         self.settings, self.followed = settings, followed
         self.refused: dict[tuple[str, int], tuple] = {}  # Versions that failed their checks, and their folder's state then.
 
     @classmethod
-    def from_store(cls, settings: Settings) -> "ModelRepository":
+    def from_store(cls, settings: Settings) -> ModelRepository:
         """Loads the configured models (default: the latest version(s) of every imgclf model in the store)."""
         available = _stored_versions()
         pinned: dict[str, set[int]] = {}
@@ -286,6 +294,12 @@ class ModelRepository:
         return versions[number]
 
     def describe(self) -> list[dict]:
-        return [{"name": name, "versions": sorted(versions), "default": name == self.default,
-                 **{k: v for k, v in versions[max(versions)].describe().items() if k != "name"}}
-                for name, versions in sorted(self.models.items())]
+        return [
+            {
+                "name": name,
+                "versions": sorted(versions),
+                "default": name == self.default,
+                **{k: v for k, v in versions[max(versions)].describe().items() if k != "name"},
+            }
+            for name, versions in sorted(self.models.items())
+        ]

@@ -29,7 +29,7 @@ This table is the one list of them; the README's copy is checked against it (tes
 | IMGCLF_POLL_SECONDS | 30 | how often each worker looks in the model store for new versions of the models it serves by name (0: never; ``POST /admin/reload`` looks at once) |
 | IMGCLF_KEEP_VERSIONS | 1 | versions kept addressable per model served by name: the newest N (TensorFlow Serving's ``latest`` policy); ``name:version`` entries are pinned |
 | IMGCLF_SHUTDOWN_GRACE_S | 20 | on SIGTERM: seconds to finish accepted requests before the worker exits |
-"""
+"""  # noqa: E501 - the settings table keeps one row per line
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ class Settings:
     shutdown_grace_s: float = 20.0
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         tls = _tls_files()
         return cls(
             models=_list("IMGCLF_MODELS"),

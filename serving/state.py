@@ -17,7 +17,6 @@ from serving.errors import ClientGone, Unavailable
 from serving.repository import ModelRepository, ServedModel
 from serving.settings import Settings
 
-
 log = logging.getLogger("imgclf.serving")
 
 
@@ -57,8 +56,7 @@ class ServiceState:
         key = (model.name, model.version)
         if key not in self.batchers:
             settings = self.settings
-            self.batchers[key] = Batcher(model, self.executor, settings.max_batch, settings.queue_size,
-                                         settings.queue_timeout_ms / 1000)
+            self.batchers[key] = Batcher(model, self.executor, settings.max_batch, settings.queue_size, settings.queue_timeout_ms / 1000)
         return self.batchers[key]
 
     def _deadline(self) -> float:

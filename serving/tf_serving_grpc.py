@@ -130,14 +130,17 @@ class PredictionService:
             pixels = to_array(tensor, key)
             if pixels.ndim not in (3, 4):
                 raise InvalidInput(f"input {key!r} has shape {list(pixels.shape)}; expected [batch, height, width(, channels)]")
-            outputs = {"probabilities": _tensor((await self.state.predict_arrays(model, list(pixels), "tf-serving-grpc")).astype(np.float32), DT_FLOAT)}
+            outputs = {
+                "probabilities": _tensor((await self.state.predict_arrays(model, list(pixels), "tf-serving-grpc")).astype(np.float32), DT_FLOAT)
+            }
         else:
             if tensor.dtype != DT_STRING:
                 raise InvalidInput("classify takes DT_STRING encoded image bytes")
             top = await self.state.classify(model, list(tensor.string_val), classify_k(model.num_classes), "tf-serving-grpc")
             types = dict(zip(CLASSIFY_OUTPUTS, ((np.int32, DT_INT32), (object, DT_STRING), (object, DT_STRING), (np.float32, DT_FLOAT))))
-            outputs = {key: _tensor(np.array([[entry[key] for entry in image] for image in top], dtype), code)
-                       for key, (dtype, code) in types.items()}
+            outputs = {
+                key: _tensor(np.array([[entry[key] for entry in image] for image in top], dtype), code) for key, (dtype, code) in types.items()
+            }
         wanted = set(request.output_filter) or set(outputs)
         unknown = wanted - set(outputs)
         if unknown:
@@ -154,8 +157,9 @@ class PredictionService:
             fields = set(request.metadata_field) or {"signature_def"}
             if fields != {"signature_def"}:
                 raise InvalidInput(f"metadata_field must be signature_def, got {sorted(fields)}")
-            signature_map = json_format.ParseDict({"signature_def": model.signature_defs}, message("tensorflow.serving.SignatureDefMap")(),
-                                                  ignore_unknown_fields=True)
+            signature_map = json_format.ParseDict(
+                {"signature_def": model.signature_defs}, message("tensorflow.serving.SignatureDefMap")(), ignore_unknown_fields=True
+            )
         except ServingError as error:
             await abort(context, error)
         response = message("tensorflow.serving.GetModelMetadataResponse")()
@@ -171,9 +175,11 @@ def add_to_server(state: ServiceState, server: grpc.aio.Server) -> tuple[str, ..
     service = PredictionService(state)
     handlers = {
         "Predict": grpc.unary_unary_rpc_method_handler(
-            parsing(service.Predict, message("tensorflow.serving.PredictRequest")), response_serializer=serialize),
+            parsing(service.Predict, message("tensorflow.serving.PredictRequest")), response_serializer=serialize
+        ),
         "GetModelMetadata": grpc.unary_unary_rpc_method_handler(
-            parsing(service.GetModelMetadata, message("tensorflow.serving.GetModelMetadataRequest")), response_serializer=serialize),
+            parsing(service.GetModelMetadata, message("tensorflow.serving.GetModelMetadataRequest")), response_serializer=serialize
+        ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     return (SERVICE,)

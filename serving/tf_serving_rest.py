@@ -49,7 +49,7 @@ def _instances(payload: dict, signature: str | None) -> tuple[list, bool, str]:
                 raise InvalidInput(f"inputs must name one tensor, got {sorted(rows)}")
             rows = next(iter(rows.values()))
     else:
-        raise InvalidInput("the body needs \"instances\" (row format) or \"inputs\" (columnar format)")
+        raise InvalidInput('the body needs "instances" (row format) or "inputs" (columnar format)')
     if not isinstance(rows, list):
         raise InvalidInput("instances must be a list")
     rows = [next(iter(row.values())) if isinstance(row, dict) and len(row) == 1 and not _is_b64(row) else row for row in rows]
@@ -87,13 +87,20 @@ async def handle(request: Request) -> JSONResponse:
         if request.method != "GET":
             raise InvalidInput("model status and metadata take GET")
         if match["metadata"]:
-            return JSONResponse({
-                "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
-                "metadata": {"signature_def": {"signature_def": model.signature_defs}},
-            })
+            return JSONResponse(
+                {
+                    "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
+                    "metadata": {"signature_def": {"signature_def": model.signature_defs}},
+                }
+            )
         versions = [model] if match["version"] else [repository.get(model.name, v) for v in sorted(repository.models[model.name], reverse=True)]
-        return JSONResponse({"model_version_status": [
-            {"version": str(v.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}} for v in versions]})
+        return JSONResponse(
+            {
+                "model_version_status": [
+                    {"version": str(v.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}} for v in versions
+                ]
+            }
+        )
     except ServingError as error:
         metrics.record_error(match["name"] if match else None, "tf-serving-rest", error)
         return error_response(error)

@@ -140,8 +140,9 @@ def cifar_batch(rng: np.random.Generator, count: int, numpy1: bool = False) -> b
     labels = [int(i % 10) for i in range(count)]
     images = np.stack([pattern(rng, label, size=32) for label in labels])
     data = images.transpose(0, 3, 1, 2).reshape(count, 3072)
-    payload = pickle.dumps({b"batch_label": b"test", b"labels": labels, b"data": data,
-                            b"filenames": [f"img_{i}.png".encode() for i in range(count)]}, protocol=2)
+    payload = pickle.dumps(
+        {b"batch_label": b"test", b"labels": labels, b"data": data, b"filenames": [f"img_{i}.png".encode() for i in range(count)]}, protocol=2
+    )
     if numpy1:
         payload = payload.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
     assert b"numpy" in payload
@@ -172,17 +173,33 @@ SMOKE_LANES = (("task5", "task6"), ("demo", "task1", "task4", "task3", "task2"))
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "training", *args], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "training", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout)
 
 
 def _start_smoke(task: str, run_dir: Path, data_dir: Path, runs: dict, logs: Path) -> subprocess.Popen:
     extra = ["--init-run", str(runs["task5"])] if task == "task6" else []
     log = open(logs / f"{task}.log", "w")
     return subprocess.Popen(
-        [sys.executable, "-m", "training", "train", task, "--preset", "smoke", "--data-dir", str(data_dir),
-         "--run-dir", str(run_dir), "--quiet", *extra],
-        cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "train",
+            task,
+            "--preset",
+            "smoke",
+            "--data-dir",
+            str(data_dir),
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+            *extra,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -234,8 +251,7 @@ def demo_run(request, tmp_path_factory) -> Path:
 def demo_export(demo_run, tmp_path_factory) -> dict[str, Path]:
     """A private export root and BentoML store holding version 1 of the demo model (copy before changing)."""
     base = tmp_path_factory.mktemp("demo-export")
-    result = run_cli("export", str(demo_run), "--export-root", str(base / "exports"),
-                     env={"BENTOML_HOME": str(base / "store")})
+    result = run_cli("export", str(demo_run), "--export-root", str(base / "exports"), env={"BENTOML_HOME": str(base / "store")})
     assert result.returncode == 0, result.stderr[-3000:]
     return {"exports": base / "exports", "store": base / "store", "run": demo_run}
 

@@ -38,15 +38,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(tmp: Path, env: dict, timeout: float = 180, target: str = "serving.service:Classifier", cwd: Path = ROOT,
-                 base_env: dict | None = None, ready=None) -> Server:
+def start_server(
+    tmp: Path, env: dict, timeout: float = 180, target: str = "serving.service:Classifier", cwd: Path = ROOT, base_env: dict | None = None, ready=None
+) -> Server:
     """Starts `bentoml serve` and waits until ``ready(http_url, grpc_target)`` (default: /readyz,
     /models and the gRPC health check answer over plain connections)."""
     http_port, grpc_port = free_port(), free_port()
     log = tmp / "server.log"
     environment = {**(os.environ if base_env is None else base_env), "TF_CPP_MIN_LOG_LEVEL": "2", "IMGCLF_GRPC_PORT": str(grpc_port), **env}
-    process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--port", str(http_port)],
-                               cwd=cwd, env=environment, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", target, "--port", str(http_port)],
+        cwd=cwd,
+        env=environment,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     server = Server(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", process, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

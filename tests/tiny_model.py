@@ -26,13 +26,16 @@ def onnx_bytes(size: tuple[int, int] = SIZE) -> bytes:
 
     weights = np.eye(3, dtype=np.float32) * (10 / 255)
     graph = helper.make_graph(
-        [helper.make_node("ReduceMean", [INPUT_NAME], ["means"], axes=[1, 2], keepdims=0),
-         helper.make_node("MatMul", ["means", "weights"], ["scores"]),
-         helper.make_node("Softmax", ["scores"], [OUTPUT_NAME], axis=-1)],
+        [
+            helper.make_node("ReduceMean", [INPUT_NAME], ["means"], axes=[1, 2], keepdims=0),
+            helper.make_node("MatMul", ["means", "weights"], ["scores"]),
+            helper.make_node("Softmax", ["scores"], [OUTPUT_NAME], axis=-1),
+        ],
         "tiny",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", *size, 3])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", len(LABELS)])],
-        [helper.make_tensor("weights", TensorProto.FLOAT, weights.shape, weights.reshape(-1))])
+        [helper.make_tensor("weights", TensorProto.FLOAT, weights.shape, weights.reshape(-1))],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -40,8 +43,7 @@ def onnx_bytes(size: tuple[int, int] = SIZE) -> bytes:
 
 
 def _tensor(dtype: str, dims: list[int], name: str) -> dict:
-    return {"dtype": dtype, "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False},
-            "name": name}
+    return {"dtype": dtype, "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False}, "name": name}
 
 
 def write_version(folder: Path, size: tuple[int, int] = SIZE) -> tuple[Path, dict]:
@@ -51,16 +53,24 @@ def write_version(folder: Path, size: tuple[int, int] = SIZE) -> tuple[Path, dic
     (folder / "labels.json").write_text(json.dumps({"class_ids": LABELS, "class_names": NAMES}))
     k = len(LABELS)
     card = {
-        "model_name": "tiny", "input_size": list(size), "task": {"name": "tiny"}, "dataset": {"source": "colours"},
-        "preprocessing": {"decode": "Pillow", "resize": "bilinear"}, "metrics": {"val_top1": 1.0},
+        "model_name": "tiny",
+        "input_size": list(size),
+        "task": {"name": "tiny"},
+        "dataset": {"source": "colours"},
+        "preprocessing": {"decode": "Pillow", "resize": "bilinear"},
+        "metrics": {"val_top1": 1.0},
         "artifacts": {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in ("model.onnx", "labels.json")},
         "signature_defs": {
-            SERVING_SIGNATURE: {"inputs": {INPUT_NAME: _tensor("DT_FLOAT", [-1, *size, 3], "serving_default_pixels:0")},
-                                "outputs": {OUTPUT_NAME: _tensor("DT_FLOAT", [-1, k], "StatefulPartitionedCall:0")},
-                                "method_name": "tensorflow/serving/predict"},
-            CLASSIFY_SIGNATURE: {"inputs": {CLASSIFY_INPUT: _tensor("DT_STRING", [-1], "classify_images:0")},
-                                 "outputs": {"score": _tensor("DT_FLOAT", [-1, k], "StatefulPartitionedCall_1:3")},
-                                 "method_name": "tensorflow/serving/predict"},
+            SERVING_SIGNATURE: {
+                "inputs": {INPUT_NAME: _tensor("DT_FLOAT", [-1, *size, 3], "serving_default_pixels:0")},
+                "outputs": {OUTPUT_NAME: _tensor("DT_FLOAT", [-1, k], "StatefulPartitionedCall:0")},
+                "method_name": "tensorflow/serving/predict",
+            },
+            CLASSIFY_SIGNATURE: {
+                "inputs": {CLASSIFY_INPUT: _tensor("DT_STRING", [-1], "classify_images:0")},
+                "outputs": {"score": _tensor("DT_FLOAT", [-1, k], "StatefulPartitionedCall_1:3")},
+                "method_name": "tensorflow/serving/predict",
+            },
         },
     }
     return folder, card

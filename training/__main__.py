@@ -32,8 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train one task")
     train.add_argument("task", help=f"one of: {', '.join(tasks.TASKS)}")
     train.add_argument("--preset", default="recommended", help=f"one of: {', '.join(tasks.PRESETS)} (default: recommended)")
-    train.add_argument("--data-dir", default=os.environ.get(DATA_DIR_VARIABLE),
-                       help=f"folder holding the dataset in its official form (default: ${DATA_DIR_VARIABLE})")
+    train.add_argument(
+        "--data-dir",
+        default=os.environ.get(DATA_DIR_VARIABLE),
+        help=f"folder holding the dataset in its official form (default: ${DATA_DIR_VARIABLE})",
+    )
     train.add_argument("--dataset", help="train on another source, e.g. 'folder' for your own root/<class>/*.jpg")
     train.add_argument("--epochs", type=int, help="override the preset's epochs")
     train.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
@@ -68,16 +71,22 @@ def _export(run_dir, args, data_dir=None) -> None:
 
     result = export_run(run_dir, args.export_root, args.name, store=not args.no_store, data_dir=data_dir, int8=args.int8)
     parity = result.card["parity"]
-    print(f"exported {result.name} version {result.version} to {result.path}"
-          + (f" and the BentoML store as {result.store_tag}" if result.store_tag else ""))
-    print(f"parity: ONNX vs Keras max |difference| {parity['onnx_vs_keras']['max_abs_difference']:.2g}; "
-          f"classify signature vs shared resize: max pixel difference {parity['classify_vs_shared_path']['max_pixel_difference']:.0f}, "
-          f"top-1 identical on {parity['classify_vs_shared_path']['inputs']} images ({parity['inputs']})")
+    print(
+        f"exported {result.name} version {result.version} to {result.path}"
+        + (f" and the BentoML store as {result.store_tag}" if result.store_tag else "")
+    )
+    print(
+        f"parity: ONNX vs Keras max |difference| {parity['onnx_vs_keras']['max_abs_difference']:.2g}; "
+        f"classify signature vs shared resize: max pixel difference {parity['classify_vs_shared_path']['max_pixel_difference']:.0f}, "
+        f"top-1 identical on {parity['classify_vs_shared_path']['inputs']} images ({parity['inputs']})"
+    )
     if "int8" in result.card:
         int8 = result.card["int8"]
-        print(f"int8: top-1 {int8['int8_top1']:.4f} vs {int8['float_top1']:.4f} float ({int8['accuracy_drop_points']:+.2f} points drop), "
-              f"speed-up {int8['speedup']['batch1']}x at batch 1, {int8['speedup']['batch32']}x at batch 32; "
-              f"{'usable' if int8['usable'] else 'not usable'} by the service")
+        print(
+            f"int8: top-1 {int8['int8_top1']:.4f} vs {int8['float_top1']:.4f} float ({int8['accuracy_drop_points']:+.2f} points drop), "
+            f"speed-up {int8['speedup']['batch1']}x at batch 1, {int8['speedup']['batch32']}x at batch 32; "
+            f"{'usable' if int8['usable'] else 'not usable'} by the service"
+        )
 
 
 def _list() -> None:
@@ -85,12 +94,20 @@ def _list() -> None:
     for name, config in tasks.TASKS.items():
         default = " (default)" if name == tasks.DEFAULT_TASK else ""
         print(f"{name:<{width}}  {config.title}{default}")
-        print(f"{'':<{width}}  dataset {config.dataset}, {config.architecture}, input {config.input_size[0]}x{config.input_size[1]}, presets: {', '.join(tasks.PRESETS)}")
+        size = "x".join(map(str, config.input_size))
+        print(f"{'':<{width}}  dataset {config.dataset}, {config.architecture}, input {size}, presets: {', '.join(tasks.PRESETS)}")
 
 
 def _train(args) -> int:
-    config = tasks.resolve(args.task, args.preset, dataset=args.dataset, weights=args.weights, epochs=args.epochs,
-                           batch_size=args.batch_size, max_train_images=args.max_train_images)
+    config = tasks.resolve(
+        args.task,
+        args.preset,
+        dataset=args.dataset,
+        weights=args.weights,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_train_images=args.max_train_images,
+    )
     if args.strategy not in ("default", "mirrored", "multi-worker"):
         raise ValueError(f"unknown strategy {args.strategy!r}; known: default, mirrored, multi-worker")
     if args.resume and not args.run_dir:
@@ -106,8 +123,14 @@ def _train(args) -> int:
     preflight.check(config, run_dir, args.preset, args.resume, args.init_run, args.strategy == "multi-worker", args.data_dir)
     from training.train import RunOptions, train  # TensorFlow is imported here, after the quick checks.
 
-    options = RunOptions(preset=args.preset, data_dir=args.data_dir, strategy=args.strategy, resume=args.resume,
-                         init_run=args.init_run, verbose=2 if args.quiet else "auto")
+    options = RunOptions(
+        preset=args.preset,
+        data_dir=args.data_dir,
+        strategy=args.strategy,
+        resume=args.resume,
+        init_run=args.init_run,
+        verbose=2 if args.quiet else "auto",
+    )
     path = train(config, run_dir, options)
     if path is None:
         print("worker finished; the chief worker wrote the run")

@@ -65,8 +65,9 @@ def _patch_keras_symbolic_build() -> None:
             return original(self, iterator=iterator, data_batch=data_batch)
         for _, _, batches in iterator:
             data_batch = tf.nest.map_structure(
-                lambda value: self.distribute_strategy.experimental_local_results(value)[0]
-                if isinstance(value, tf.distribute.DistributedValues) else value,
+                lambda value: (
+                    self.distribute_strategy.experimental_local_results(value)[0] if isinstance(value, tf.distribute.DistributedValues) else value
+                ),
                 next(batches),
             )
             break

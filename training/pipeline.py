@@ -69,7 +69,5 @@ def training_dataset(
 def evaluation_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int) -> tf.data.Dataset:
     """Batched evaluation data in order, no augmentation."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
-    dataset = dataset.map(
-        lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, num_classes)), num_parallel_calls=AUTOTUNE
-    )
+    dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, num_classes)), num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE).with_options(_options())

@@ -35,8 +35,9 @@ def check_init_run(config: TaskConfig, init_run: str | None) -> Path | None:
     return source
 
 
-def check(config: TaskConfig, run_dir: Path, preset: str, resume: bool, init_run: str | None, multi_worker: bool,
-          data_dir: str | None = None) -> None:
+def check(
+    config: TaskConfig, run_dir: Path, preset: str, resume: bool, init_run: str | None, multi_worker: bool, data_dir: str | None = None
+) -> None:
     """Raises the error `train` would raise for a bad run folder, dataset, start run or weights file."""
     if config.dataset in ("tiny-imagenet", "cifar10") and data_dir is not None and not Path(data_dir).exists():
         raise DatasetError(f"data directory does not exist: {data_dir}")

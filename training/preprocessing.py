@@ -48,9 +48,7 @@ def _as_hwc(image: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-        raise InvalidImageError(
-            f"expected an image array of shape (height, width[, 1|3|4]), got {array.shape}"
-        )
+        raise InvalidImageError(f"expected an image array of shape (height, width[, 1|3|4]), got {array.shape}")
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise InvalidImageError(f"image has an empty dimension: {array.shape}")
     return array
@@ -99,11 +97,7 @@ def resize_bilinear(image: np.ndarray | Image.Image, size: tuple[int, int]) -> n
         return np.asarray(resized)[:, :, np.newaxis]
     # Float input: resize each channel in Pillow's 32-bit float mode, same filter, no rounding.
     channels = [
-        np.asarray(
-            Image.fromarray(np.ascontiguousarray(array[:, :, c], dtype=np.float32), "F").resize(
-                (width, height), Image.Resampling.BILINEAR
-            )
-        )
+        np.asarray(Image.fromarray(np.ascontiguousarray(array[:, :, c], dtype=np.float32), "F").resize((width, height), Image.Resampling.BILINEAR))
         for c in range(array.shape[2])
     ]
     return np.stack(channels, axis=2)

@@ -22,9 +22,7 @@ def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray, class_
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     support = confusion.sum(axis=1)
-    per_class = {
-        class_ids[i]: (float(confusion[i, i] / support[i]) if support[i] else None) for i in range(num_classes)
-    }
+    per_class = {class_ids[i]: (float(confusion[i, i] / support[i]) if support[i] else None) for i in range(num_classes)}
     off_diagonal = confusion.copy()
     np.fill_diagonal(off_diagonal, 0)
     order = np.argsort(-off_diagonal, axis=None)[:top_pairs]
@@ -33,12 +31,16 @@ def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray, class_
         true, guess = divmod(int(flat), num_classes)
         if off_diagonal[true, guess] == 0:
             break
-        pairs.append({
-            "true": class_ids[true], "true_name": class_names[true],
-            "predicted": class_ids[guess], "predicted_name": class_names[guess],
-            "count": int(off_diagonal[true, guess]),
-            "share_of_true_class": float(off_diagonal[true, guess] / support[true]),
-        })
+        pairs.append(
+            {
+                "true": class_ids[true],
+                "true_name": class_names[true],
+                "predicted": class_ids[guess],
+                "predicted_name": class_names[guess],
+                "count": int(off_diagonal[true, guess]),
+                "share_of_true_class": float(off_diagonal[true, guess] / support[true]),
+            }
+        )
     return {
         "val_top1": top1,
         "val_top5": top5,

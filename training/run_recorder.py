@@ -27,8 +27,7 @@ class RunRecorder(keras.callbacks.Callback):
     A run killed at any moment resumes from the last completed epoch, losing at most one.
     """
 
-    def __init__(self, run: RunDirectory, history: list[dict], train_seconds: float, images_per_epoch: int,
-                 checkpoint: bool = True):
+    def __init__(self, run: RunDirectory, history: list[dict], train_seconds: float, images_per_epoch: int, checkpoint: bool = True):
         super().__init__()
         self.run, self.history, self.checkpoint = run, history, checkpoint
         self.train_seconds, self.images_per_epoch = train_seconds, images_per_epoch

@@ -80,7 +80,10 @@ class TaskConfig:
             (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (0 <= self.warmup_epochs < max(self.epochs, 1) or self.warmup_epochs == 0, f"warmup_epochs must be below epochs, got {self.warmup_epochs}"),
+            (
+                0 <= self.warmup_epochs < max(self.epochs, 1) or self.warmup_epochs == 0,
+                f"warmup_epochs must be below epochs, got {self.warmup_epochs}",
+            ),
             (not (self.bottleneck and self.augment), "bottleneck features cannot be combined with augmentation"),
             (not self.bottleneck or self.architecture == "xception", "bottleneck features need a pretrained base (xception)"),
         ]
@@ -124,8 +127,9 @@ XCEPTION_STUDY_NOTE = (
 
 # The recommended recipe for networks trained from scratch (task1, task3): AdamW with weight
 # decay, cosine decay after a one-epoch warm-up, label smoothing, flip + translation augmentation.
-_FROM_SCRATCH = dict(optimizer="adamw", weight_decay=5e-4, schedule="cosine", warmup_epochs=1,
-                     batch_size=128, epochs=30, label_smoothing=0.1, augment=True)
+_FROM_SCRATCH = dict(
+    optimizer="adamw", weight_decay=5e-4, schedule="cosine", warmup_epochs=1, batch_size=128, epochs=30, label_smoothing=0.1, augment=True
+)
 
 _SMOKE_CAPS = dict(epochs=1, max_train_images=200, max_validation_images=100, batch_size=32, warmup_epochs=0)
 
@@ -184,9 +188,19 @@ _register(
     ),
     seed={},
     recommended=dict(
-        model=dict(filters=(32, 64, 128), convs_per_block=2, dense=(), batch_norm="all",
-                   dropout=0.3, dropout_after=(), head="average", head_dropout=0.3, batch_norm_momentum=0.9),
-        **_FROM_SCRATCH, learning_rate=2e-3,
+        model=dict(
+            filters=(32, 64, 128),
+            convs_per_block=2,
+            dense=(),
+            batch_norm="all",
+            dropout=0.3,
+            dropout_after=(),
+            head="average",
+            head_dropout=0.3,
+            batch_norm_momentum=0.9,
+        ),
+        **_FROM_SCRATCH,
+        learning_rate=2e-3,
     ),
     smoke={},
 )
@@ -229,7 +243,8 @@ _register(
     seed={},
     recommended=dict(
         model=dict(first_stride=2, first_kernel=5, batch_norm=True, dense=(1024, 1024), dropout=0.5, batch_norm_momentum=0.9),
-        **_FROM_SCRATCH, learning_rate=1e-3,
+        **_FROM_SCRATCH,
+        learning_rate=1e-3,
     ),
     smoke={},
 )
@@ -253,8 +268,13 @@ _register(
     seed={},
     recommended=dict(
         model=dict(head=("average", "dropout:0.3", "dense:512:relu", "dropout:0.3")),
-        bottleneck=True, optimizer="adam", learning_rate=1e-3, schedule="cosine",
-        batch_size=128, epochs=30, label_smoothing=0.1,
+        bottleneck=True,
+        optimizer="adam",
+        learning_rate=1e-3,
+        schedule="cosine",
+        batch_size=128,
+        epochs=30,
+        label_smoothing=0.1,
     ),
     smoke=dict(weights="none"),
 )
@@ -278,8 +298,13 @@ _register(
     seed={},
     recommended=dict(
         model=dict(head=("average", "dropout:0.3", "dense:512", "leaky_relu:0.1", "dropout:0.3")),
-        bottleneck=True, optimizer="adam", learning_rate=1e-3, schedule="cosine",
-        batch_size=128, epochs=30, label_smoothing=0.1,
+        bottleneck=True,
+        optimizer="adam",
+        learning_rate=1e-3,
+        schedule="cosine",
+        batch_size=128,
+        epochs=30,
+        label_smoothing=0.1,
     ),
     smoke=dict(weights="none"),
 )
@@ -305,8 +330,14 @@ _register(
     ),
     seed={},
     recommended=dict(
-        unfreeze_from_block=11, optimizer="adam", learning_rate=2e-5, schedule="cosine",
-        batch_size=64, epochs=10, augment=True, label_smoothing=0.1,
+        unfreeze_from_block=11,
+        optimizer="adam",
+        learning_rate=2e-5,
+        schedule="cosine",
+        batch_size=64,
+        epochs=10,
+        augment=True,
+        label_smoothing=0.1,
     ),
     smoke={},
 )

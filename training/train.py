@@ -103,8 +103,8 @@ def _cached_features(run: RunDirectory, name: str, features: keras.Model, images
     temporary = path.with_name(f".{name}.tmp.npy")
     cache = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float16, shape=shape)
     for begin in range(0, len(images), EVALUATION_BATCH):
-        batch = images[begin:begin + EVALUATION_BATCH].astype(np.float32)
-        cache[begin:begin + len(batch)] = features.predict_on_batch(batch).astype(np.float16)
+        batch = images[begin : begin + EVALUATION_BATCH].astype(np.float32)
+        cache[begin : begin + len(batch)] = features.predict_on_batch(batch).astype(np.float16)
     cache.flush()
     del cache
     temporary.replace(path)
@@ -113,8 +113,7 @@ def _cached_features(run: RunDirectory, name: str, features: keras.Model, images
     return np.load(path, mmap_mode="r")
 
 
-def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, state: dict | None,
-        options: RunOptions, chief: bool) -> FitResult:
+def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, state: dict | None, options: RunOptions, chief: bool) -> FitResult:
     num_classes = dataset.num_classes
     steps_per_epoch = max(1, -(-len(dataset.train) // config.batch_size))
     history = list(state["history"]) if state else []
@@ -170,8 +169,9 @@ def float32_model(config: TaskConfig, model: keras.Model, num_classes: int) -> k
 
 
 def predict_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    outputs = [np.asarray(model.predict_on_batch(images[i:i + EVALUATION_BATCH].astype(np.float32)))
-               for i in range(0, len(images), EVALUATION_BATCH)]
+    outputs = [
+        np.asarray(model.predict_on_batch(images[i : i + EVALUATION_BATCH].astype(np.float32))) for i in range(0, len(images), EVALUATION_BATCH)
+    ]
     return np.concatenate(outputs) if outputs else np.zeros((0, model.output.shape[-1]), np.float32)
 
 
@@ -186,8 +186,9 @@ def _attach_log(path: Path) -> logging.Handler:
 def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOptions()) -> Path | None:
     """Trains ``config`` into ``run_dir``; returns the run directory (None on non-chief workers)."""
     if options.strategy == "multi-worker" and config.bottleneck:
-        raise ValueError(f"task {config.name}: cached bottleneck features are not supported with --strategy multi-worker; "
-                         "use --strategy default or mirrored")
+        raise ValueError(
+            f"task {config.name}: cached bottleneck features are not supported with --strategy multi-worker; use --strategy default or mirrored"
+        )
     strategy = distribute.make_strategy(options.strategy)  # Multi-worker must start before other TF work.
     chief = distribute.is_chief()
     scratch = None
@@ -197,20 +198,31 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
     run = RunDirectory(run_dir if chief else scratch)
     state = run.prepare(config.name, options.preset, options.resume)
     if not options.resume:
-        write_json(run / "config.json", {
-            "task": config.to_json(), "preset": options.preset, "data_dir": options.data_dir,
-            "strategy": options.strategy, "init_run": options.init_run,
-            "command": sys.argv, "started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-            "versions": _versions(),
-        })
+        write_json(
+            run / "config.json",
+            {
+                "task": config.to_json(),
+                "preset": options.preset,
+                "data_dir": options.data_dir,
+                "strategy": options.strategy,
+                "init_run": options.init_run,
+                "command": sys.argv,
+                "started": datetime.datetime.now(datetime.UTC).isoformat(),
+                "versions": _versions(),
+            },
+        )
     handler = _attach_log(run / "train.log")
     try:
         keras.utils.set_random_seed(config.seed)
         log.info("task %s preset %s -> %s", config.name, options.preset, run.path)
-        dataset = load_dataset(config.dataset, options.data_dir, config.input_size,
-                               Limits(config.max_train_images, config.max_validation_images))
-        log.info("data: %d training and %d validation images, %d classes, %d files skipped",
-                 len(dataset.train), len(dataset.validation), dataset.num_classes, len(dataset.skipped))
+        dataset = load_dataset(config.dataset, options.data_dir, config.input_size, Limits(config.max_train_images, config.max_validation_images))
+        log.info(
+            "data: %d training and %d validation images, %d classes, %d files skipped",
+            len(dataset.train),
+            len(dataset.validation),
+            dataset.num_classes,
+            len(dataset.skipped),
+        )
         for skipped in dataset.skipped:
             log.warning("skipped %s: %s", skipped.path, skipped.reason)
         for problem in dataset.problems:
@@ -227,17 +239,20 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
         model = keras.models.load_model(run / "model.keras")
         probabilities = predict_probabilities(model, dataset.validation.images)
         metrics = reporting.evaluate_probabilities(probabilities, dataset.validation.labels, dataset.class_ids, dataset.class_names)
-        metrics.update({
-            "task": config.name, "preset": options.preset,
-            "epochs_completed": len(result.history),
-            "train_seconds": round(result.train_seconds, 3),
-            "images_per_second": round(result.train_images / result.train_seconds, 1) if result.train_seconds else None,
-            "parameters": int(model.count_params()),
-            "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-            "training_images": len(dataset.train),
-            "skipped_images": len(dataset.skipped),
-            **result.extra,
-        })
+        metrics.update(
+            {
+                "task": config.name,
+                "preset": options.preset,
+                "epochs_completed": len(result.history),
+                "train_seconds": round(result.train_seconds, 3),
+                "images_per_second": round(result.train_images / result.train_seconds, 1) if result.train_seconds else None,
+                "parameters": int(model.count_params()),
+                "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+                "training_images": len(dataset.train),
+                "skipped_images": len(dataset.skipped),
+                **result.extra,
+            }
+        )
         write_json(run / "confusion.json", metrics.pop("most_confused"))
         write_json(run / "metrics.json", metrics)
         if result.history:

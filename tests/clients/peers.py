@@ -20,9 +20,29 @@ def self_signed_certificate(folder) -> tuple[str, str]:
     import subprocess
 
     cert, key = str(folder / "server.crt"), str(folder / "server.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return cert, key
 
 
@@ -69,8 +89,7 @@ def scripted_http(statuses: list[int], body: dict | None = None, tls: tuple[str,
 
 
 @contextlib.contextmanager
-def scripted_grpc(codes: list[grpc.StatusCode], response: bytes = b"", tls: tuple[str, str] | None = None,
-                  trailing: tuple = ()):
+def scripted_grpc(codes: list[grpc.StatusCode], response: bytes = b"", tls: tuple[str, str] | None = None, trailing: tuple = ()):
     """A gRPC server whose every method aborts with the next code (with ``trailing`` metadata; OK
     answers `response`)."""
     seen: list[dict] = []

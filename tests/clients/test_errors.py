@@ -13,8 +13,14 @@ from imgclf_client import errors
 
 
 def test_all_is_the_public_surface_and_shadows_no_builtin():
-    public = {name for name in vars(imgclf_client) if not name.startswith("_")} - {"errors", "grpc_client", "http_client",
-                                                                                    "results", "retry", "inputs"}
+    public = {name for name in vars(imgclf_client) if not name.startswith("_")} - {
+        "errors",
+        "grpc_client",
+        "http_client",
+        "results",
+        "retry",
+        "inputs",
+    }
     assert set(imgclf_client.__all__) == public
     assert not set(imgclf_client.__all__) & set(dir(builtins))
     namespace: dict = {}

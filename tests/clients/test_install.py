@@ -19,8 +19,12 @@ def test_the_client_installs_alone_and_classifies(server, real_data_dir, tmp_pat
     environment = tmp_path / "client-venv"
     venv.create(environment, with_pip=True)
     python = environment / "bin" / "python"
-    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT / "clients" / "python")],
-                               capture_output=True, text=True, timeout=600)
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT / "clients" / "python")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert installed.returncode == 0, installed.stderr[-3000:]
     image = tmp_path / "image.jpg"
     image.write_bytes(tiny_imagenet_jpegs(real_data_dir, 1)[0])
@@ -41,6 +45,7 @@ print(json.dumps({{"heavy": heavy, "http": [c.label for c in a[0]], "grpc": [c.l
     for module in ("tensorflow", "bentoml", "onnxruntime"):
         imported = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
         assert imported.returncode != 0 and "No module named" in imported.stderr
-    cli = subprocess.run([str(environment / "bin" / "imgclf"), "classify", str(image), "--url", server.http, "--json"],
-                         capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [str(environment / "bin" / "imgclf"), "classify", str(image), "--url", server.http, "--json"], capture_output=True, text=True, timeout=60
+    )
     assert cli.returncode == 0 and json.loads(cli.stdout)[0]["model"] == "digits-cnn", cli.stderr

@@ -12,9 +12,12 @@ import pytest
 from imgclf_client import HttpClient
 from tests.serving.helpers import tiny_imagenet_jpegs
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
-                                 reason="needs chromium and chromedriver (make test installs them)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (shutil.which("chromium") and shutil.which("chromedriver")), reason="needs chromium and chromedriver (make test installs them)"
+    ),
+]
 TASK1 = "tinyimagenet-cnn"
 
 
@@ -58,8 +61,15 @@ def test_the_page_shows_the_same_top_classes_as_the_sdk(server, browser, real_da
     browser.find_element("id", "file").send_keys(str(image))
     WebDriverWait(browser, 30).until(lambda b: b.find_elements("css selector", "#results .result"))
     rows = browser.find_elements("css selector", "#results .result")
-    shown = [(int(r.get_attribute("data-class-index")), r.find_element("css selector", ".label").text,
-              r.find_element("css selector", ".name").text, r.find_element("css selector", ".score").text) for r in rows]
+    shown = [
+        (
+            int(r.get_attribute("data-class-index")),
+            r.find_element("css selector", ".label").text,
+            r.find_element("css selector", ".name").text,
+            r.find_element("css selector", ".score").text,
+        )
+        for r in rows
+    ]
     assert shown == [(c.class_index, c.label, c.name, f"{100 * c.score:.2f}%") for c in expected]
     assert browser.find_element("id", "status").text == f"answered by {TASK1} version 1"
     assert browser.find_element("id", "preview").is_displayed()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def readme_python_blocks() -> list[str]:
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Clients"):text.index("## The resize")]
+    section = text[text.index("## Clients") : text.index("## The resize")]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 

@@ -13,8 +13,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgclf_client import (AsyncGrpcClient, AsyncHttpClient, ClassifyResult, APIConnectionError, GrpcClient, HttpClient,
-                           InvalidInputError, ModelNotFoundError, OverloadedError, RetryPolicy, APITimeoutError, UnavailableError)
+from imgclf_client import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncGrpcClient,
+    AsyncHttpClient,
+    ClassifyResult,
+    GrpcClient,
+    HttpClient,
+    InvalidInputError,
+    ModelNotFoundError,
+    OverloadedError,
+    RetryPolicy,
+    UnavailableError,
+)
 from tests.clients.peers import closed_port, scripted_grpc, scripted_http, self_signed_certificate, silent_port
 from tests.serving.helpers import assert_same, reference, tiny_imagenet_jpegs
 
@@ -50,9 +62,12 @@ def test_every_flavour_classifies_every_kind_of_image_input_alike(server, jpegs,
     decoded = Image.open(io.BytesIO(jpegs[1]))
     # PIL images and arrays travel as PNG of the decoded pixels: the same pixels as the JPEG.
     expected = reference(TASK1, [jpegs[0], jpegs[1], jpegs[2], jpegs[1], jpegs[3]], top_k=3)
-    for flavour, result in all_flavours(server, lambda c: c.classify(
-            [str(path), jpegs[1], io.BytesIO(jpegs[2]), decoded, np.asarray(Image.open(io.BytesIO(jpegs[3])))],
-            model=TASK1, top_k=3)).items():
+    for flavour, result in all_flavours(
+        server,
+        lambda c: c.classify(
+            [str(path), jpegs[1], io.BytesIO(jpegs[2]), decoded, np.asarray(Image.open(io.BytesIO(jpegs[3])))], model=TASK1, top_k=3
+        ),
+    ).items():
         assert isinstance(result, ClassifyResult), flavour
         assert (result.model, result.version, len(result)) == (TASK1, 1, 5), flavour
         assert_same(pairs(result), expected)
@@ -91,22 +106,25 @@ def test_predict_without_a_model_uses_the_default_model(server):
         np.testing.assert_allclose(result.probabilities, answers["http"].probabilities, atol=1e-5)
 
 
-@pytest.mark.parametrize("make_call, error, words", [
-    (lambda c, tmp: c.classify(str(tmp / "missing.jpg")), InvalidInputError, "no such file"),
-    (lambda c, tmp: c.classify(str(tmp)), InvalidInputError, "is a directory"),
-    (lambda c, tmp: c.classify(str(tmp / "notes.txt")), InvalidInputError, "not an image"),
-    (lambda c, tmp: c.classify(truncated_jpeg()), InvalidInputError, "cannot decode"),
-    (lambda c, tmp: c.classify([]), InvalidInputError, "no images"),
-    (lambda c, tmp: c.classify(object()), InvalidInputError, "must be a path, bytes"),
-    (lambda c, tmp: c.classify([b"x", object()]), InvalidInputError, "image 1: expected a path"),
-    (lambda c, tmp: c.classify(np.zeros((4, 4, 2))), InvalidInputError, "1, 3 or 4 channels"),
-    (lambda c, tmp: c.classify(b"x", top_k=0), InvalidInputError, "top_k"),
-    (lambda c, tmp: c.classify(tmp / "notes.txt", model="nope"), ModelNotFoundError, "'nope' is not served"),
-    (lambda c, tmp: c.model("digits-cnn", version=7), ModelNotFoundError, "no version 7"),
-    (lambda c, tmp: c.predict(np.full((4, 4, 3), np.nan), model=TASK1), InvalidInputError, "NaN"),
-    (lambda c, tmp: c.predict(np.array([["a", "b"]]), model=TASK1), InvalidInputError, "must hold numbers"),
-    (lambda c, tmp: c.predict(np.zeros((4, 4, 5)), model=TASK1), InvalidInputError, "has shape [4, 4, 5]"),
-])
+@pytest.mark.parametrize(
+    "make_call, error, words",
+    [
+        (lambda c, tmp: c.classify(str(tmp / "missing.jpg")), InvalidInputError, "no such file"),
+        (lambda c, tmp: c.classify(str(tmp)), InvalidInputError, "is a directory"),
+        (lambda c, tmp: c.classify(str(tmp / "notes.txt")), InvalidInputError, "not an image"),
+        (lambda c, tmp: c.classify(truncated_jpeg()), InvalidInputError, "cannot decode"),
+        (lambda c, tmp: c.classify([]), InvalidInputError, "no images"),
+        (lambda c, tmp: c.classify(object()), InvalidInputError, "must be a path, bytes"),
+        (lambda c, tmp: c.classify([b"x", object()]), InvalidInputError, "image 1: expected a path"),
+        (lambda c, tmp: c.classify(np.zeros((4, 4, 2))), InvalidInputError, "1, 3 or 4 channels"),
+        (lambda c, tmp: c.classify(b"x", top_k=0), InvalidInputError, "top_k"),
+        (lambda c, tmp: c.classify(tmp / "notes.txt", model="nope"), ModelNotFoundError, "'nope' is not served"),
+        (lambda c, tmp: c.model("digits-cnn", version=7), ModelNotFoundError, "no version 7"),
+        (lambda c, tmp: c.predict(np.full((4, 4, 3), np.nan), model=TASK1), InvalidInputError, "NaN"),
+        (lambda c, tmp: c.predict(np.array([["a", "b"]]), model=TASK1), InvalidInputError, "must hold numbers"),
+        (lambda c, tmp: c.predict(np.zeros((4, 4, 5)), model=TASK1), InvalidInputError, "has shape [4, 4, 5]"),
+    ],
+)
 def test_bad_input_raises_the_family_error_with_the_servers_message(server, tmp_path, make_call, error, words):
     (tmp_path / "notes.txt").write_text("not an image at all")
     for flavour, outcome in all_flavours(server, lambda c: _caught(make_call, c, tmp_path)).items():
@@ -126,11 +144,13 @@ def _caught(make_call, client, tmp_path):
     except Exception as error:  # noqa: BLE001 - the test looks at which one
         return error
     if asyncio.iscoroutine(answer):
+
         async def awaited():
             try:
                 return await answer
             except Exception as error:  # noqa: BLE001
                 return error
+
         return awaited()
     return answer
 
@@ -147,8 +167,7 @@ def test_an_unreachable_server_is_a_connection_error_after_bounded_retries():
 
 def test_a_silent_server_times_out_instead_of_hanging():
     with silent_port() as port:
-        for client in (HttpClient(f"http://127.0.0.1:{port}", timeout=0.5, retries=2),
-                       GrpcClient(f"127.0.0.1:{port}", timeout=0.5, retries=2)):
+        for client in (HttpClient(f"http://127.0.0.1:{port}", timeout=0.5, retries=2), GrpcClient(f"127.0.0.1:{port}", timeout=0.5, retries=2)):
             start = time.monotonic()
             with client, pytest.raises(APITimeoutError):
                 client.classify(b"image")
@@ -175,9 +194,11 @@ def test_only_503_and_unavailable_are_retried_and_4xx_never():
             with HttpClient(url, retries=retry) as client, pytest.raises(error, match=f"scripted {status}"):
                 client.classify(b"image")
             assert len(seen) == 1
-    for codes, attempts, error in (([grpc.StatusCode.UNAVAILABLE], 4, UnavailableError),
-                                   ([grpc.StatusCode.INVALID_ARGUMENT], 1, InvalidInputError),
-                                   ([grpc.StatusCode.NOT_FOUND], 1, ModelNotFoundError)):
+    for codes, attempts, error in (
+        ([grpc.StatusCode.UNAVAILABLE], 4, UnavailableError),
+        ([grpc.StatusCode.INVALID_ARGUMENT], 1, InvalidInputError),
+        ([grpc.StatusCode.NOT_FOUND], 1, ModelNotFoundError),
+    ):
         with scripted_grpc(codes) as (target, seen):
             with GrpcClient(target, retries=retry) as client, pytest.raises(error, match="scripted"):
                 client.classify(b"image")
@@ -198,8 +219,10 @@ def test_overloads_are_retried_no_sooner_than_the_servers_hint():
     exhausted = [grpc.StatusCode.RESOURCE_EXHAUSTED]
     from protos.imgclf.v1 import classifier_pb2 as pb
 
-    answer = pb.ClassifyResponse(model_spec=pb.ModelSpec(name="m", version=3), results=[
-        pb.ImageClassifications(classes=[pb.Classification(class_index=0, label="a", name="A", score=1.0)])]).SerializeToString()
+    answer = pb.ClassifyResponse(
+        model_spec=pb.ModelSpec(name="m", version=3),
+        results=[pb.ImageClassifications(classes=[pb.Classification(class_index=0, label="a", name="A", score=1.0)])],
+    ).SerializeToString()
     with scripted_grpc(exhausted + [grpc.StatusCode.OK], answer, trailing=(("retry-after", "0.3"),)) as (target, seen):
         with GrpcClient(target, retries=retry) as client:
             assert client.classify(b"image").top[0].label == "a"

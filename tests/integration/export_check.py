@@ -26,8 +26,7 @@ def check(folder: Path) -> dict:
         card_path = path / "model_card.json"
         try:
             card = json.loads(card_path.read_text())
-            intact = all(hashlib.sha256((path / name).read_bytes()).hexdigest() == digest
-                         for name, digest in card["artifacts"].items())
+            intact = all(hashlib.sha256((path / name).read_bytes()).hexdigest() == digest for name, digest in card["artifacts"].items())
             import onnxruntime
 
             session = onnxruntime.InferenceSession(str(path / "model.onnx"), providers=["CPUExecutionProvider"])

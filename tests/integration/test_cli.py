@@ -27,14 +27,17 @@ def test_list_prints_the_six_tasks_and_the_demo():
     assert "AutoKeras" in result.stdout and "Xception" in result.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (["train", "task9"], "unknown task 'task9'"),
-    (["train", "task1", "--preset", "fast"], "unknown preset 'fast'"),
-    (["train", "task1", "--preset", "smoke", "--strategy", "tpu"], "unknown strategy 'tpu'"),
-    (["train", "task1", "--preset", "smoke", "--epochs", "0"], "epochs must be at least 1"),
-    (["train", "task1", "--preset", "smoke", "--dataset", "mnist"], "dataset must be one of"),
-    (["download", "imagenet"], "unknown dataset 'imagenet'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "task9"], "unknown task 'task9'"),
+        (["train", "task1", "--preset", "fast"], "unknown preset 'fast'"),
+        (["train", "task1", "--preset", "smoke", "--strategy", "tpu"], "unknown strategy 'tpu'"),
+        (["train", "task1", "--preset", "smoke", "--epochs", "0"], "epochs must be at least 1"),
+        (["train", "task1", "--preset", "smoke", "--dataset", "mnist"], "dataset must be one of"),
+        (["download", "imagenet"], "unknown dataset 'imagenet'"),
+    ],
+)
 def test_bad_options_get_one_clear_line(args, message, tmp_path):
     result = run_cli(*args, "--run-dir", str(tmp_path / "run")) if args[0] == "train" else run_cli(*args)
     assert result.returncode == 2, result.stderr[-2000:]
@@ -43,18 +46,23 @@ def test_bad_options_get_one_clear_line(args, message, tmp_path):
 
 
 def test_missing_dataset_folder_is_named(tmp_path):
-    result = run_cli("train", "task1", "--preset", "smoke", "--data-dir", str(tmp_path / "nowhere"),
-                     "--run-dir", str(tmp_path / "run"))
+    result = run_cli("train", "task1", "--preset", "smoke", "--data-dir", str(tmp_path / "nowhere"), "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 2
     assert f"data directory does not exist: {tmp_path / 'nowhere'}" in result.stderr
 
 
-@pytest.mark.parametrize("dataset,make,words", [
-    ("tiny-imagenet", lambda root: (root / "tiny-imagenet-200").mkdir() or (root / "tiny-imagenet-200" / "wnids.txt").write_text("n01443537\n"),
-     "no training images under"),
-    ("cifar10", lambda root: (root / "notes.txt").write_text("no batches here"), "no CIFAR-10 found in"),
-    ("folder", lambda root: (root / "cats").mkdir(), "no image files"),
-])
+@pytest.mark.parametrize(
+    "dataset,make,words",
+    [
+        (
+            "tiny-imagenet",
+            lambda root: (root / "tiny-imagenet-200").mkdir() or (root / "tiny-imagenet-200" / "wnids.txt").write_text("n01443537\n"),
+            "no training images under",
+        ),
+        ("cifar10", lambda root: (root / "notes.txt").write_text("no batches here"), "no CIFAR-10 found in"),
+        ("folder", lambda root: (root / "cats").mkdir(), "no image files"),
+    ],
+)
 def test_malformed_dataset_is_named_before_tensorflow_is_imported(tmp_path, dataset, make, words):
     root = tmp_path / "data"
     root.mkdir()
@@ -76,8 +84,18 @@ def test_fine_tuning_without_its_start_names_the_option(tmp_path, real_data_dir)
 
 
 def test_missing_weights_file_names_both_options(tmp_path, real_data_dir):
-    result = run_cli("train", "task5", "--preset", "smoke", "--data-dir", str(real_data_dir),
-                     "--weights", str(tmp_path / "xception.h5"), "--run-dir", str(tmp_path / "run"))
+    result = run_cli(
+        "train",
+        "task5",
+        "--preset",
+        "smoke",
+        "--data-dir",
+        str(real_data_dir),
+        "--weights",
+        str(tmp_path / "xception.h5"),
+        "--run-dir",
+        str(tmp_path / "run"),
+    )
     assert result.returncode == 2
     assert "weights file not found" in result.stderr and "--weights imagenet" in result.stderr and "--weights PATH" in result.stderr
 
@@ -115,8 +133,19 @@ def test_own_image_folder_with_a_corrupt_jpeg_trains_and_counts_it(tmp_path):
             (tmp_path / "pets" / name / f"{index}.jpg").write_bytes(jpeg_bytes(pattern(rng, label, size=48)))
     good = (tmp_path / "pets" / "dots" / "0.jpg").read_bytes()
     (tmp_path / "pets" / "dots" / "truncated.jpg").write_bytes(good[: len(good) // 2])
-    result = run_cli("train", "task1", "--preset", "smoke", "--dataset", "folder", "--data-dir", str(tmp_path / "pets"),
-                     "--run-dir", str(tmp_path / "run"), "--quiet")
+    result = run_cli(
+        "train",
+        "task1",
+        "--preset",
+        "smoke",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        str(tmp_path / "pets"),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["skipped_images"] == 1
@@ -133,8 +162,19 @@ def test_own_image_folder_with_a_corrupt_jpeg_trains_and_counts_it(tmp_path):
 def test_imagenet_weights_unreachable_names_both_options(tmp_path, real_data_dir):
     # No network here, and a proxy on a closed loopback port makes sure of it anywhere.
     offline = {"KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
-    result = run_cli("train", "task5", "--preset", "smoke", "--data-dir", str(real_data_dir), "--weights", "imagenet",
-                     "--run-dir", str(tmp_path / "run"), env=offline)
+    result = run_cli(
+        "train",
+        "task5",
+        "--preset",
+        "smoke",
+        "--data-dir",
+        str(real_data_dir),
+        "--weights",
+        "imagenet",
+        "--run-dir",
+        str(tmp_path / "run"),
+        env=offline,
+    )
     assert result.returncode == 2
     assert "could not get Xception's ImageNet weights" in result.stderr
     assert "connect to the internet" in result.stderr and "--weights PATH" in result.stderr

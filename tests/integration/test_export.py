@@ -44,8 +44,15 @@ def test_saved_model_has_tf_serving_layout_and_both_signatures(task, smoke_runs,
     import tensorflow as tf
 
     version = exported(task)
-    for name in ("saved_model.pb", "variables/variables.index", "assets/labels.txt", "assets/names.txt", "model.onnx",
-                 "labels.json", "model_card.json"):
+    for name in (
+        "saved_model.pb",
+        "variables/variables.index",
+        "assets/labels.txt",
+        "assets/names.txt",
+        "model.onnx",
+        "labels.json",
+        "model_card.json",
+    ):
         assert (version / name).is_file(), f"{task}: {name} missing"
     labels = json.loads((smoke_runs[task] / "labels.json").read_text())
     assert (version / "assets" / "labels.txt").read_text().splitlines() == labels["class_ids"]
@@ -99,7 +106,7 @@ def test_onnx_model_loads_and_matches_keras(task, smoke_runs, real_data_dir):
     expected = np.asarray(model.predict_on_batch(pixels))
     for batch in (pixels[:1], pixels):  # Dynamic batch.
         (got,) = session.run(None, {"pixels": batch})
-        assert np.abs(got - expected[:len(batch)]).max() <= 1e-4
+        assert np.abs(got - expected[: len(batch)]).max() <= 1e-4
 
 
 @pytest.mark.parametrize("task", SMOKE_ORDER)
@@ -158,11 +165,13 @@ def test_bentoml_models_export_and_import_round_trip(smoke_runs, tmp_path):
     result = bentoml_cli("models", "export", tag, str(archive))
     assert result.returncode == 0, result.stderr
     other = {**os.environ, "BENTOML_HOME": str(tmp_path / "other-store")}
-    imported = subprocess.run([sys.executable, "-m", "bentoml", "models", "import", str(archive)], env=other,
-                              capture_output=True, text=True, timeout=120)
+    imported = subprocess.run(
+        [sys.executable, "-m", "bentoml", "models", "import", str(archive)], env=other, capture_output=True, text=True, timeout=120
+    )
     assert imported.returncode == 0, imported.stderr
-    shown = subprocess.run([sys.executable, "-m", "bentoml", "models", "get", tag, "-o", "json"], env=other,
-                           capture_output=True, text=True, timeout=120)
+    shown = subprocess.run(
+        [sys.executable, "-m", "bentoml", "models", "get", tag, "-o", "json"], env=other, capture_output=True, text=True, timeout=120
+    )
     assert shown.returncode == 0, shown.stderr
     info = json.loads(shown.stdout)
     card = json.loads((exported("demo") / "model_card.json").read_text())
@@ -192,8 +201,7 @@ def test_reexport_adds_a_version_and_keeps_the_old_one(demo_export, tmp_path):
     assert store_versions(store) == ["1", "2"]
     # Same model, same answers (tf2onnx's node names differ between conversions, so the bytes may not).
     pixels = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
-    answers = [onnxruntime.InferenceSession(str(root / "digits-cnn" / v / "model.onnx")).run(None, {"pixels": pixels})[0]
-               for v in ("1", "2")]
+    answers = [onnxruntime.InferenceSession(str(root / "digits-cnn" / v / "model.onnx")).run(None, {"pixels": pixels})[0] for v in ("1", "2")]
     np.testing.assert_array_equal(answers[0], answers[1])
 
 

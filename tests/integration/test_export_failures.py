@@ -58,8 +58,7 @@ status=$?
 exit $status
 """
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run(["unshare", "-rm", "bash", "-c", script], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(["unshare", "-rm", "bash", "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
 
 
 def test_run_folder_without_a_model_is_refused(tmp_path):
@@ -117,8 +116,10 @@ def test_full_disk_fails_clearly_and_keeps_previous_versions(demo_export, tmp_pa
     root, store = copy_previous(demo_export, tmp_path)
     shutil.copytree(root, tmp_path / "saved")
     # A tmpfs holding version 1, filled up until 1 MiB is left: too little for the new version.
-    setup = (f"mount -t tmpfs -o size=24m tmpfs {root} && cp -a {tmp_path / 'saved'}/. {root}/ && "
-             f"(dd if=/dev/zero of={root}/filler bs=1M 2>/dev/null || true) && truncate -s -1M {root}/filler")
+    setup = (
+        f"mount -t tmpfs -o size=24m tmpfs {root} && cp -a {tmp_path / 'saved'}/. {root}/ && "
+        f"(dd if=/dev/zero of={root}/filler bs=1M 2>/dev/null || true) && truncate -s -1M {root}/filler"
+    )
     result = _export_in_namespace(setup, root, store, demo_export["run"], tmp_path / "report.json")
     assert result.returncode == 2, result.stderr[-3000:]
     assert "cannot write the export of digits-cnn" in result.stderr and "No space left on device" in result.stderr

@@ -8,7 +8,6 @@ import re
 import socket
 import subprocess
 import sys
-
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +35,36 @@ def test_two_workers_train_together(tmp_path):
     temporary = tmp_path / "tmp"  # The workers' $TMPDIR, where the non-chief keeps its scratch folder.
     temporary.mkdir()
     for index in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(temporary),
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "training", "train", "demo", "--preset", "smoke", "--strategy", "multi-worker",
-             "--run-dir", str(tmp_path / "run"), "--quiet", "--no-export"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "TMPDIR": str(temporary),
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        }
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "training",
+                    "train",
+                    "demo",
+                    "--preset",
+                    "smoke",
+                    "--strategy",
+                    "multi-worker",
+                    "--run-dir",
+                    str(tmp_path / "run"),
+                    "--quiet",
+                    "--no-export",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = []
     try:
         for process in processes:
@@ -49,7 +72,7 @@ def test_two_workers_train_together(tmp_path):
     finally:
         for process in processes:
             process.kill()
-    for process, (out, err) in zip(processes, outputs):
+    for process, (_, err) in zip(processes, outputs):
         assert process.returncode == 0, err[-4000:]
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())

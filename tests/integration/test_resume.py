@@ -22,9 +22,13 @@ EPOCHS = 16
 def test_sigkill_then_resume_loses_at_most_one_epoch(tmp_path):
     run = tmp_path / "run"
     args = ["train", "demo", "--preset", "smoke", "--epochs", str(EPOCHS), "--run-dir", str(run), "--quiet", "--no-export"]
-    process = subprocess.Popen([sys.executable, "-m", "training", *args], cwd=ROOT,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "training", *args],
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     state_file = run / "checkpoint" / "state.json"
     deadline = time.monotonic() + 240
     try:

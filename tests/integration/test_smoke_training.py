@@ -16,8 +16,7 @@ from training.data import Limits, load_dataset
 
 pytestmark = pytest.mark.slow
 
-RUN_FILES = ("config.json", "labels.json", "train.log", "history.csv", "curves.png", "confusion.json",
-             "metrics.json", "model.keras")
+RUN_FILES = ("config.json", "labels.json", "train.log", "history.csv", "curves.png", "confusion.json", "metrics.json", "model.keras")
 
 
 @pytest.mark.parametrize("task", SMOKE_ORDER)
@@ -62,10 +61,10 @@ def test_autokeras_search_keeps_its_log_and_trials(smoke_runs):
 
 
 def test_autokeras_best_model_is_plain_keras(smoke_runs):
-    code = ("import sys, keras; keras.models.load_model(sys.argv[1]); "
-            "print('autokeras' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code, str(smoke_runs["task2"] / "model.keras")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    code = "import sys, keras; keras.models.load_model(sys.argv[1]); print('autokeras' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(smoke_runs["task2"] / "model.keras")], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False"
 

@@ -38,6 +38,7 @@ class Gate:
             self.entered.set()
             assert self.opened.wait(10), "the gate was never opened"
             return run(pixels)
+
         return gated
 
 
@@ -45,6 +46,7 @@ class Gate:
 def make_state(tmp_path):
     """``make_state(**settings)``: a worker's state serving the tiny model ``tiny`` version 1, installed
     as the current one; ``gate=True`` puts a `Gate` in front of the model (``state.gate``)."""
+
     def make(gate: bool = False, **overrides) -> ServiceState:
         settings = Settings(**{"poll_seconds": 0, "workers": 1, **overrides})
         path, card = write_version(tmp_path / "tiny" / "1")
@@ -77,6 +79,7 @@ def http(make_state):
 def run_with_grpc(state: ServiceState, body):
     """Starts the worker's gRPC server (every service) on a free port in this process, runs
     ``await body(channel)`` against it, stops it; returns what ``body`` returned."""
+
     async def main():
         server = await grpc_server.start(state, 0)
         try:

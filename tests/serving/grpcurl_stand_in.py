@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
         return 2
     args.remove("-plaintext")
     body = args[args.index("-d") + 1]
-    del args[args.index("-d"):args.index("-d") + 2]
+    del args[args.index("-d") : args.index("-d") + 2]
     target, method = args
     service_name, method_name = method.rsplit("/", 1)
     with grpc.insecure_channel(target) as channel:
@@ -28,8 +28,9 @@ def main(argv: list[str]) -> int:
         request_class = message_factory.GetMessageClass(method_descriptor.input_type)
         response_class = message_factory.GetMessageClass(method_descriptor.output_type)
         request = json_format.Parse(body, request_class())
-        call = channel.unary_unary(f"/{service_name}/{method_name}", request_serializer=request_class.SerializeToString,
-                                   response_deserializer=response_class.FromString)
+        call = channel.unary_unary(
+            f"/{service_name}/{method_name}", request_serializer=request_class.SerializeToString, response_deserializer=response_class.FromString
+        )
         try:
             response = call(request, timeout=30)
         except grpc.RpcError as error:

@@ -28,8 +28,10 @@ def png(width: int, height: int) -> bytes:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header declares width x height but which carries almost no pixel data."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
 
@@ -44,8 +46,13 @@ IMAGE_CASES = [
     # Pillow does not even recognise a PNG declaring 0x0 pixels.
     ("zero by zero", png_header_only(0, 0), 400, grpc.StatusCode.INVALID_ARGUMENT, "not an image"),
     ("one by one", png(1, 1), 400, grpc.StatusCode.INVALID_ARGUMENT, "image is 1x1 pixels; images must be at least 2x2"),
-    ("header over the pixel limit", png_header_only(5000, 5000), 413, grpc.StatusCode.RESOURCE_EXHAUSTED,
-     "image is 5000x5000 = 25000000 pixels, over the limit of 4000000"),
+    (
+        "header over the pixel limit",
+        png_header_only(5000, 5000),
+        413,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "image is 5000x5000 = 25000000 pixels, over the limit of 4000000",
+    ),
 ]
 
 
@@ -106,7 +113,7 @@ def test_bad_pixel_arrays(case, pixels, message, server):
 
 def test_nan_and_infinite_pixels(server):
     for value in ("NaN", "Infinity"):
-        body = '{"pixels": [[[[%s, 0, 0], [0, 0, 0]], [[0, 0, 0], [0, 0, 0]]]]}' % value
+        body = '{"pixels": [[[[' + value + ", 0, 0], [0, 0, 0]], [[0, 0, 0], [0, 0, 0]]]]}"
         response = httpx.post(f"{server.http}/predict", content=body, headers={"content-type": "application/json"}, timeout=30)
         assert response.status_code == 400 and "NaN or infinite" in response.json()["error"]
     with grpc.insecure_channel(server.grpc) as channel:
@@ -131,18 +138,22 @@ def test_empty_batch_and_batch_over_the_limit(server):
         assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-@pytest.mark.parametrize("model,version,message", [
-    ("nothing", None, "model 'nothing' is not served"),
-    ("../../etc/passwd", None, "is not served"),
-    ("digits-cnn", 7, "model digits-cnn has no version 7"),
-])
+@pytest.mark.parametrize(
+    "model,version,message",
+    [
+        ("nothing", None, "model 'nothing' is not served"),
+        ("../../etc/passwd", None, "is not served"),
+        ("digits-cnn", 7, "model digits-cnn has no version 7"),
+    ],
+)
 def test_unknown_model_or_version(model, version, message, server):
     response = httpx.post(f"{server.http}/classify", json={"images": [b64(GOOD)], "model": model, "version": version}, timeout=30)
     assert response.status_code == 404 and message in response.json()["error"]
     with grpc.insecure_channel(server.grpc) as channel:
         with pytest.raises(grpc.RpcError) as error:
             pb_grpc.ClassifierServiceStub(channel).Classify(
-                pb.ClassifyRequest(images=[GOOD], model_spec=pb.ModelSpec(name=model, version=version or 0)), timeout=30)
+                pb.ClassifyRequest(images=[GOOD], model_spec=pb.ModelSpec(name=model, version=version or 0)), timeout=30
+            )
     assert error.value.code() == grpc.StatusCode.NOT_FOUND and message in error.value.details()
 
 

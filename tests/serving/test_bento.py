@@ -29,14 +29,22 @@ def test_built_bento_carries_its_models_and_serves_http_and_grpc(smoke_runs, rea
     for name in ("digits-cnn", "tinyimagenet-cnn"):
         shutil.copytree(Path(os.environ["BENTOML_HOME"]) / "models" / name, build_home / "models" / name, symlinks=True)
     build_env = {**os.environ, "BENTOML_HOME": str(build_home)}
-    built = subprocess.run([sys.executable, "-m", "bentoml", "build", "--output", "tag"], cwd=ROOT, env=build_env,
-                           capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", "--output", "tag"], cwd=ROOT, env=build_env, capture_output=True, text=True, timeout=300
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     tag = built.stdout.strip().splitlines()[-1].split("__tag__:")[-1]
     assert tag.startswith("imgclf:")
     source = build_home / "bentos" / "imgclf" / tag.split(":", 1)[1] / "src"
-    for name in ("serving/service.py", "training/preprocessing.py", "training/contract.py", "protos/imgclf/v1/classifier_pb2.py",
-                 "protos/imgclf/v1/classifier.proto", "protos/tfserving/tensorflow_serving.proto", "protos/tfserving/descriptors.binpb"):
+    for name in (
+        "serving/service.py",
+        "training/preprocessing.py",
+        "training/contract.py",
+        "protos/imgclf/v1/classifier_pb2.py",
+        "protos/imgclf/v1/classifier.proto",
+        "protos/tfserving/tensorflow_serving.proto",
+        "protos/tfserving/descriptors.binpb",
+    ):
         assert (source / name).is_file(), name
     # Move the bento to a machine that has nothing else: export it, import it into an empty home.
     archive = tmp_path / "imgclf.bento"
@@ -55,6 +63,7 @@ def test_built_bento_carries_its_models_and_serves_http_and_grpc(smoke_runs, rea
         assert_same(pairs(response.json()["predictions"]), reference("digits-cnn", jpegs))
         with grpc.insecure_channel(server.grpc) as channel:
             answer = pb_grpc.ClassifierServiceStub(channel).Classify(pb.ClassifyRequest(images=jpegs), timeout=30)
-        assert [[c.label for c in image.classes] for image in answer.results] == [[l for l, _ in image] for image in reference("digits-cnn", jpegs)]
+        expected = [[label for label, _ in image] for image in reference("digits-cnn", jpegs)]
+        assert [[c.label for c in image.classes] for image in answer.results] == expected
     finally:
         stop_server(server)

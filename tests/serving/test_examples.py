@@ -31,8 +31,14 @@ def run_example(line: str, server, cwd) -> subprocess.CompletedProcess:
     host, grpc_port = server.http.removeprefix("http://"), server.grpc
     line = line.replace("localhost:3000", host).replace("localhost:50051", grpc_port).replace(".venv/bin/", f"{Path(sys.executable).parent}/")
     stand_in = f'grpcurl() {{ "{sys.executable}" "{ROOT / "tests/serving/grpcurl_stand_in.py"}" "$@"; }}'
-    return subprocess.run(["bash", "-c", f"{stand_in}\n{line}"], cwd=cwd, capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "IMGCLF_URL": server.http})
+    return subprocess.run(
+        ["bash", "-c", f"{stand_in}\n{line}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "IMGCLF_URL": server.http},
+    )
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

@@ -57,12 +57,11 @@ def image_bytes(draw) -> bytes:
             data[position:position] = draw(st.binary(min_size=1, max_size=16))
         elif data:  # Overwrite early bytes, where formats keep their sizes and flags.
             offset = draw(st.integers(0, min(32, len(data) - 1)))
-            data[offset:offset + 4] = draw(st.binary(min_size=4, max_size=4))
+            data[offset : offset + 4] = draw(st.binary(min_size=4, max_size=4))
     return bytes(data)
 
 
-FUZZ = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-                database=None)
+FUZZ = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], database=None)
 LIVE = settings(FUZZ, max_examples=80)  # Against the running service: each example is a request.
 
 
@@ -91,13 +90,16 @@ def test_the_services_image_path_raises_only_its_4xx_errors(blobs):
 
 JSON_KEYS = st.sampled_from(["images", "image", "model", "version", "top_k", "pixels", "instances", "inputs", "signature_name", "b64"])
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False) | st.text(max_size=12)
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 300)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
     | image_bytes().map(lambda data: base64.b64encode(data).decode()),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(JSON_KEYS, children, max_size=4),
-    max_leaves=12)
-JSON_BODIES = st.one_of(
-    st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=5).map(lambda value: json.dumps(value).encode()),
-    st.binary(max_size=64))
+    max_leaves=12,
+)
+JSON_BODIES = st.one_of(st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=5).map(lambda value: json.dumps(value).encode()), st.binary(max_size=64))
 OK_HTTP = {200, 400, 404, 413}
 
 
@@ -108,8 +110,10 @@ def http(server):
 
 
 @LIVE
-@given(path=st.sampled_from(["/classify", "/predict", "/v1/models/digits-cnn:predict", "/v1/models/tinyimagenet-cnn/versions/1:predict"]),
-       body=JSON_BODIES)
+@given(
+    path=st.sampled_from(["/classify", "/predict", "/v1/models/digits-cnn:predict", "/v1/models/tinyimagenet-cnn/versions/1:predict"]),
+    body=JSON_BODIES,
+)
 def test_random_json_bodies_get_a_clear_answer(http, path, body):
     response = http.post(path, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code in OK_HTTP, (response.status_code, response.text)
@@ -132,8 +136,9 @@ def raw_classify(server):
 
 # Random bytes, and well-formed requests (built with the generated message) whose images are fuzzed,
 # so that the fuzzed bytes reach the decoder.
-PROTOBUF_BODIES = st.one_of(st.binary(max_size=128), st.lists(image_bytes(), max_size=3).map(
-    lambda blobs: pb.ClassifyRequest(images=blobs).SerializeToString()))
+PROTOBUF_BODIES = st.one_of(
+    st.binary(max_size=128), st.lists(image_bytes(), max_size=3).map(lambda blobs: pb.ClassifyRequest(images=blobs).SerializeToString())
+)
 
 
 @LIVE

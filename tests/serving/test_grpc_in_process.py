@@ -32,9 +32,14 @@ def test_classify_images_and_arrays(make_state):
     async def body(channel):
         stub = pb_grpc.ClassifierServiceStub(channel)
         images = await stub.Classify(pb.ClassifyRequest(images=[RED, BLUE], top_k=2, request_id="r-1"))
-        arrays = await stub.Classify(pb.ClassifyRequest(arrays=[
-            pb.PixelArray(shape=[5, 7, 3], uint8_values=solid(1, (5, 7)).tobytes()),
-            pb.PixelArray(shape=[3, 3], float_values=pb.FloatValues(values=[200.0] * 9))]))
+        arrays = await stub.Classify(
+            pb.ClassifyRequest(
+                arrays=[
+                    pb.PixelArray(shape=[5, 7, 3], uint8_values=solid(1, (5, 7)).tobytes()),
+                    pb.PixelArray(shape=[3, 3], float_values=pb.FloatValues(values=[200.0] * 9)),
+                ]
+            )
+        )
         return images, arrays
 
     images, arrays = run_with_grpc(make_state(), body)
@@ -45,18 +50,24 @@ def test_classify_images_and_arrays(make_state):
     assert len(arrays.results[1].classes) == 3  # The default top-k, capped at the model's classes.
 
 
-@pytest.mark.parametrize("request_,code,words", [
-    (pb.ClassifyRequest(images=[RED], arrays=[pb.PixelArray(shape=[2, 2])]), grpc.StatusCode.INVALID_ARGUMENT, "either images or arrays"),
-    (pb.ClassifyRequest(images=[RED], model_spec=pb.ModelSpec(name="nope")), grpc.StatusCode.NOT_FOUND, "model 'nope' is not served"),
-    (pb.ClassifyRequest(images=[RED], model_spec=pb.ModelSpec(version=4)), grpc.StatusCode.NOT_FOUND, "has no version 4"),
-    (pb.ClassifyRequest(images=[RED], top_k=9), grpc.StatusCode.INVALID_ARGUMENT, "top_k must be between 1 and 3"),
-    (pb.ClassifyRequest(images=[b"text"]), grpc.StatusCode.INVALID_ARGUMENT, "not an image"),
-    (pb.ClassifyRequest(), grpc.StatusCode.INVALID_ARGUMENT, "holds no images"),
-    (pb.ClassifyRequest(arrays=[pb.PixelArray(shape=[2, 2], uint8_values=b"abc")]), grpc.StatusCode.INVALID_ARGUMENT,
-     "holds 3 values, but its shape [2, 2] needs 4"),
-    (pb.ClassifyRequest(arrays=[pb.PixelArray(shape=[2, 2])]), grpc.StatusCode.INVALID_ARGUMENT, "holds no values"),
-    (pb.ClassifyRequest(images=[RED] * 3), grpc.StatusCode.RESOURCE_EXHAUSTED, "over the limit of 2 per request"),
-])
+@pytest.mark.parametrize(
+    "request_,code,words",
+    [
+        (pb.ClassifyRequest(images=[RED], arrays=[pb.PixelArray(shape=[2, 2])]), grpc.StatusCode.INVALID_ARGUMENT, "either images or arrays"),
+        (pb.ClassifyRequest(images=[RED], model_spec=pb.ModelSpec(name="nope")), grpc.StatusCode.NOT_FOUND, "model 'nope' is not served"),
+        (pb.ClassifyRequest(images=[RED], model_spec=pb.ModelSpec(version=4)), grpc.StatusCode.NOT_FOUND, "has no version 4"),
+        (pb.ClassifyRequest(images=[RED], top_k=9), grpc.StatusCode.INVALID_ARGUMENT, "top_k must be between 1 and 3"),
+        (pb.ClassifyRequest(images=[b"text"]), grpc.StatusCode.INVALID_ARGUMENT, "not an image"),
+        (pb.ClassifyRequest(), grpc.StatusCode.INVALID_ARGUMENT, "holds no images"),
+        (
+            pb.ClassifyRequest(arrays=[pb.PixelArray(shape=[2, 2], uint8_values=b"abc")]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "holds 3 values, but its shape [2, 2] needs 4",
+        ),
+        (pb.ClassifyRequest(arrays=[pb.PixelArray(shape=[2, 2])]), grpc.StatusCode.INVALID_ARGUMENT, "holds no values"),
+        (pb.ClassifyRequest(images=[RED] * 3), grpc.StatusCode.RESOURCE_EXHAUSTED, "over the limit of 2 per request"),
+    ],
+)
 def test_bad_classify_requests_get_their_code_and_a_message(make_state, request_, code, words):
     async def body(channel):
         stub = pb_grpc.ClassifierServiceStub(channel)
@@ -81,8 +92,11 @@ def test_malformed_message_bytes_are_invalid_argument(make_state):
 def test_classify_stream_answers_each_request_and_reports_errors_in_place(make_state):
     async def body(channel):
         stub = pb_grpc.ClassifierServiceStub(channel)
-        requests = [pb.ClassifyRequest(images=[RED], request_id="a"), pb.ClassifyRequest(images=[b"x"], request_id="b"),
-                    pb.ClassifyRequest(images=[BLUE], request_id="c")]
+        requests = [
+            pb.ClassifyRequest(images=[RED], request_id="a"),
+            pb.ClassifyRequest(images=[b"x"], request_id="b"),
+            pb.ClassifyRequest(images=[BLUE], request_id="c"),
+        ]
         return [response async for response in stub.ClassifyStream(iter(requests))]
 
     responses = run_with_grpc(make_state(), body)
@@ -126,22 +140,29 @@ def test_tf_serving_predict_both_signatures_and_metadata(make_state):
 
     async def body(channel):
         response_class = message("tensorflow.serving.PredictResponse")
-        predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict",
-                                      request_serializer=lambda m: m.SerializeToString(), response_deserializer=response_class.FromString)
+        predict = channel.unary_unary(
+            "/tensorflow.serving.PredictionService/Predict",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=response_class.FromString,
+        )
         pixels = np.stack([solid(2, (8, 8)), solid(0, (8, 8))]).astype(np.float32)
         probabilities = await predict(_predict_request("tiny", _tensor(pixels, DT_FLOAT)))
         classified = await predict(_predict_request("tiny", _tensor(np.array([GREEN], object), DT_STRING), version=1))
-        errors = [await rpc_error(predict(_predict_request("tiny", _tensor(pixels, DT_FLOAT), "nope"))),
-                  await rpc_error(predict(_predict_request("tiny", _tensor(pixels, DT_FLOAT), "classify"))),
-                  await rpc_error(predict(_predict_request("other", _tensor(pixels, DT_FLOAT))))]
+        errors = [
+            await rpc_error(predict(_predict_request("tiny", _tensor(pixels, DT_FLOAT), "nope"))),
+            await rpc_error(predict(_predict_request("tiny", _tensor(pixels, DT_FLOAT), "classify"))),
+            await rpc_error(predict(_predict_request("other", _tensor(pixels, DT_FLOAT)))),
+        ]
         label_request = _predict_request("tiny", _tensor(pixels, DT_FLOAT))
         label_request.model_spec.version_label = "stable"
         errors.append(await rpc_error(predict(label_request)))
         metadata_request = message("tensorflow.serving.GetModelMetadataRequest")(metadata_field=["signature_def"])
         metadata_request.model_spec.name = "tiny"
         metadata = await channel.unary_unary(
-            "/tensorflow.serving.PredictionService/GetModelMetadata", request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=message("tensorflow.serving.GetModelMetadataResponse").FromString)(metadata_request)
+            "/tensorflow.serving.PredictionService/GetModelMetadata",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=message("tensorflow.serving.GetModelMetadataResponse").FromString,
+        )(metadata_request)
         return probabilities, classified, errors, metadata
 
     probabilities, classified, errors, metadata = run_with_grpc(state, body)
@@ -149,8 +170,12 @@ def test_tf_serving_predict_both_signatures_and_metadata(make_state):
     assert list(rows.argmax(axis=1)) == [2, 0] and probabilities.model_spec.signature_name == "serving_default"
     assert [v.decode() for v in classified.outputs["label"].string_val] == ["green", "red", "blue"]
     assert set(classified.outputs) == {"class_index", "label", "name", "score"}
-    assert [e.code() for e in errors] == [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INVALID_ARGUMENT,
-                                          grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT]
+    assert [e.code() for e in errors] == [
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ]
     assert "signature 'nope' not found" in errors[0].details() and "version labels are not supported" in errors[3].details()
     signature_map = message("tensorflow.serving.SignatureDefMap").FromString(metadata.metadata["signature_def"].value)
     recorded = state.repository.get("tiny").card["signature_defs"]

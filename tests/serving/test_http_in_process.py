@@ -29,8 +29,7 @@ def top_labels(body: dict) -> list[str]:
 
 
 def test_classify_takes_multipart_files_with_options_in_the_form(http):
-    response = http.post("/classify", files=[("image", ("r.png", RED, "image/png")), ("image", ("b.png", BLUE, "image/png"))],
-                         data={"top_k": "2"})
+    response = http.post("/classify", files=[("image", ("r.png", RED, "image/png")), ("image", ("b.png", BLUE, "image/png"))], data={"top_k": "2"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["model"], body["version"], top_labels(body)) == ("tiny", 1, ["red", "blue"])
@@ -95,25 +94,28 @@ def test_tf_serving_rest_status_and_metadata_come_from_the_model_card(http, make
     assert metadata["metadata"]["signature_def"]["signature_def"] == current().repository.get("tiny").card["signature_defs"]
 
 
-@pytest.mark.parametrize("method,path,kwargs,status,words", [
-    ("post", "/classify", {"json": {"images": [b64(RED)], "model": "nope"}}, 404, "model 'nope' is not served"),
-    ("post", "/classify", {"json": {"images": [b64(RED)], "version": 7}}, 404, "has no version 7"),
-    ("post", "/classify", {"json": {"images": [b64(RED)], "top_k": 4}}, 400, "top_k must be between 1 and 3"),
-    ("post", "/classify", {"json": {"images": ["***"]}}, 400, "images[0] is not valid base64"),
-    ("post", "/classify", {"json": {"images": []}}, 400, "holds no images"),
-    ("post", "/classify", {"json": {"pictures": []}}, 400, "needs \"images\""),
-    ("post", "/classify", {"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 400, "malformed JSON"),
-    ("post", "/classify", {"content": b""}, 400, "empty request"),
-    ("post", "/classify", {"content": b"text", "headers": {"Content-Type": "image/png"}}, 400, "not an image"),
-    ("post", "/predict", {"json": {"pixels": [[[1, 2], [3]]]}}, 400, "not a rectangular array"),
-    ("post", "/predict", {"json": {"pixels": [[[300, 2], [3, 4]]]}}, 400, "outside 0-255"),
-    ("post", "/predict", {"json": {"pixels": "no"}}, 400, "needs \"pixels\""),
-    ("post", "/v1/models/tiny:predict", {"json": {"signature_name": "other", "instances": [[1]]}}, 400, "signature 'other' not found"),
-    ("post", "/v1/models/tiny:predict", {"json": {"rows": []}}, 400, "needs \"instances\""),
-    ("get", "/v1/models/tiny:predict", {}, 400, ":predict takes POST"),
-    ("get", "/v1/models/tiny/versions/9", {}, 404, "has no version 9"),
-    ("get", "/models/nope", {}, 404, "model 'nope' is not served"),
-])
+@pytest.mark.parametrize(
+    "method,path,kwargs,status,words",
+    [
+        ("post", "/classify", {"json": {"images": [b64(RED)], "model": "nope"}}, 404, "model 'nope' is not served"),
+        ("post", "/classify", {"json": {"images": [b64(RED)], "version": 7}}, 404, "has no version 7"),
+        ("post", "/classify", {"json": {"images": [b64(RED)], "top_k": 4}}, 400, "top_k must be between 1 and 3"),
+        ("post", "/classify", {"json": {"images": ["***"]}}, 400, "images[0] is not valid base64"),
+        ("post", "/classify", {"json": {"images": []}}, 400, "holds no images"),
+        ("post", "/classify", {"json": {"pictures": []}}, 400, 'needs "images"'),
+        ("post", "/classify", {"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 400, "malformed JSON"),
+        ("post", "/classify", {"content": b""}, 400, "empty request"),
+        ("post", "/classify", {"content": b"text", "headers": {"Content-Type": "image/png"}}, 400, "not an image"),
+        ("post", "/predict", {"json": {"pixels": [[[1, 2], [3]]]}}, 400, "not a rectangular array"),
+        ("post", "/predict", {"json": {"pixels": [[[300, 2], [3, 4]]]}}, 400, "outside 0-255"),
+        ("post", "/predict", {"json": {"pixels": "no"}}, 400, 'needs "pixels"'),
+        ("post", "/v1/models/tiny:predict", {"json": {"signature_name": "other", "instances": [[1]]}}, 400, "signature 'other' not found"),
+        ("post", "/v1/models/tiny:predict", {"json": {"rows": []}}, 400, 'needs "instances"'),
+        ("get", "/v1/models/tiny:predict", {}, 400, ":predict takes POST"),
+        ("get", "/v1/models/tiny/versions/9", {}, 404, "has no version 9"),
+        ("get", "/models/nope", {}, 404, "model 'nope' is not served"),
+    ],
+)
 def test_bad_requests_get_their_status_and_a_message_naming_the_problem(http, method, path, kwargs, status, words):
     response = getattr(http, method)(path, **kwargs)
     assert response.status_code == status, response.text
@@ -134,8 +136,11 @@ def test_tokens_guard_every_route_but_the_page(make_state):
     make_state(tokens=(TOKEN,))
     with TestClient(app) as client:
         assert client.get("/ui").status_code == 200
-        for headers, words in (({}, "needs an API token"), ({"Authorization": "Basic abc"}, "must be 'Bearer TOKEN'"),
-                               ({"Authorization": "Bearer wrong-token-0123456789"}, "not valid")):
+        for headers, words in (
+            ({}, "needs an API token"),
+            ({"Authorization": "Basic abc"}, "must be 'Bearer TOKEN'"),
+            ({"Authorization": "Bearer wrong-token-0123456789"}, "not valid"),
+        ):
             for method, path in (("post", "/classify"), ("get", "/models"), ("get", "/v1/models/tiny"), ("post", "/admin/reload")):
                 response = client.request(method.upper(), path, headers={**PNG, **headers}, content=RED)
                 assert response.status_code == 401 and words in response.json()["error"], (path, response.text)

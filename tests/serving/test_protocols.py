@@ -87,7 +87,7 @@ def test_tf_serving_rest_api(server, jpegs):
     rows = response.json()["predictions"]
     assert_same([list(zip(row["label"], row["score"])) for row in rows], expected)
     versioned = httpx.post(f"{server.http}/v1/models/{TASK1}/versions/1:predict", json={"inputs": {"images": [{"b64": b64(jpegs[0])}]}}, timeout=30)
-    assert versioned.status_code == 200 and versioned.json()["outputs"]["label"][0] == [l for l, _ in expected[0]]
+    assert versioned.status_code == 200 and versioned.json()["outputs"]["label"][0] == [label for label, _ in expected[0]]
     pixels = np.zeros((2, 32, 32, 3)).tolist()
     default = httpx.post(f"{server.http}/v1/models/{TASK1}:predict", json={"instances": pixels}, timeout=30).json()
     assert np.array(default["predictions"]).shape == (2, 200)
@@ -120,15 +120,27 @@ def test_grpc_classify_stream_list_and_metadata(server, jpegs):
         response = stub.Classify(pb.ClassifyRequest(model_spec=pb.ModelSpec(name=TASK1), images=jpegs, top_k=2, request_id="r1"), timeout=30)
         assert (response.model_spec.name, response.model_spec.version, response.request_id) == (TASK1, 1, "r1")
         assert_same([[(c.label, c.score) for c in image.classes] for image in response.results], expected)
-        requests = [pb.ClassifyRequest(model_spec=pb.ModelSpec(name=TASK1), images=[data], top_k=2, request_id=str(i)) for i, data in enumerate(jpegs)]
+        requests = [
+            pb.ClassifyRequest(model_spec=pb.ModelSpec(name=TASK1), images=[data], top_k=2, request_id=str(i)) for i, data in enumerate(jpegs)
+        ]
         requests.insert(3, pb.ClassifyRequest(images=[b"not an image"], request_id="bad"))
         answers = list(stub.ClassifyStream(iter(requests), timeout=60))
         assert [a.request_id for a in answers] == [r.request_id for r in requests]
         assert "not an image" in answers[3].error
         good = [a for a in answers if a.request_id != "bad"]
         assert_same([[(c.label, c.score) for c in a.results[0].classes] for a in good], expected)
-        arrays = stub.Classify(pb.ClassifyRequest(model_spec=pb.ModelSpec(name=TASK1), top_k=1, arrays=[
-            pb.PixelArray(shape=[64, 64, 3], uint8_values=__import__("training.preprocessing", fromlist=["x"]).decode_image(jpegs[0]).tobytes())]), timeout=30)
+        arrays = stub.Classify(
+            pb.ClassifyRequest(
+                model_spec=pb.ModelSpec(name=TASK1),
+                top_k=1,
+                arrays=[
+                    pb.PixelArray(
+                        shape=[64, 64, 3], uint8_values=__import__("training.preprocessing", fromlist=["x"]).decode_image(jpegs[0]).tobytes()
+                    )
+                ],
+            ),
+            timeout=30,
+        )
         assert arrays.results[0].classes[0].label == expected[0][0][0]
         listed = stub.ListModels(pb.ListModelsRequest(), timeout=10)
         assert listed.default_model == "digits-cnn" and {m.name for m in listed.models} == {"digits-cnn", TASK1}
@@ -146,10 +158,17 @@ def test_grpc_health_and_reflection(server):
         for service in ("", "imgclf.v1.ClassifierService", "tensorflow.serving.PredictionService"):
             assert health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
         reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-        answers = list(reflection.ServerReflectionInfo(iter([
-            reflection_pb2.ServerReflectionRequest(list_services=""),
-            reflection_pb2.ServerReflectionRequest(file_containing_symbol="tensorflow.serving.PredictionService"),
-        ]), timeout=10))
+        answers = list(
+            reflection.ServerReflectionInfo(
+                iter(
+                    [
+                        reflection_pb2.ServerReflectionRequest(list_services=""),
+                        reflection_pb2.ServerReflectionRequest(file_containing_symbol="tensorflow.serving.PredictionService"),
+                    ]
+                ),
+                timeout=10,
+            )
+        )
         services = {s.name for s in answers[0].list_services_response.service}
         assert {"imgclf.v1.ClassifierService", "tensorflow.serving.PredictionService", "grpc.health.v1.Health"} <= services
         assert answers[1].file_descriptor_response.file_descriptor_proto
@@ -168,7 +187,7 @@ def test_tensorflow_serving_client_works_unchanged(server, jpegs):
         response = stub.Predict(request, timeout=30)
         labels = tf.make_ndarray(response.outputs["label"])
         scores = tf.make_ndarray(response.outputs["score"])
-        assert_same([[(l.decode(), s) for l, s in zip(row_l, row_s)] for row_l, row_s in zip(labels, scores)], expected)
+        assert_same([[(label.decode(), s) for label, s in zip(row_l, row_s)] for row_l, row_s in zip(labels, scores)], expected)
         assert response.model_spec.version.value == 1
         pixels = predict_pb2.PredictRequest()
         pixels.model_spec.name = TASK1

@@ -23,15 +23,15 @@ import numpy as np
 import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image
+
 from imgclf_client import GrpcClient, HttpClient, RetryPolicy
 from imgclf_client.errors import (
-    AuthenticationError,
     APIConnectionError,
+    AuthenticationError,
     OverloadedError,
     UnavailableError,
 )
-from PIL import Image
-
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
 from tests.clients.peers import self_signed_certificate
@@ -65,12 +65,22 @@ def guarded(demo_export, tmp_path_factory):
     shutil.copytree(demo_export["store"], tmp / "store", symlinks=True)
     cert, key = self_signed_certificate(tmp)
     (tmp / "tokens").write_text(f"# API tokens\n{TOKEN}\n\n{OTHER_TOKEN}\n")
-    server = start_server(tmp, {
-        "BENTOML_HOME": str(tmp / "store"), "IMGCLF_MODELS": MODEL, "IMGCLF_WORKERS": "2",
-        "IMGCLF_TOKEN_FILE": str(tmp / "tokens"), "IMGCLF_TLS_CERT_FILE": cert, "IMGCLF_TLS_KEY_FILE": key,
-        "IMGCLF_QUEUE_SIZE": str(QUEUE), "IMGCLF_POLL_SECONDS": "1", "IMGCLF_KEEP_VERSIONS": "2",
-        "IMGCLF_SHUTDOWN_GRACE_S": "15",
-    }, ready=lambda http, grpc_target: _ready(http, grpc_target, cert) and _started(tmp / "server.log") == 2)
+    server = start_server(
+        tmp,
+        {
+            "BENTOML_HOME": str(tmp / "store"),
+            "IMGCLF_MODELS": MODEL,
+            "IMGCLF_WORKERS": "2",
+            "IMGCLF_TOKEN_FILE": str(tmp / "tokens"),
+            "IMGCLF_TLS_CERT_FILE": cert,
+            "IMGCLF_TLS_KEY_FILE": key,
+            "IMGCLF_QUEUE_SIZE": str(QUEUE),
+            "IMGCLF_POLL_SECONDS": "1",
+            "IMGCLF_KEEP_VERSIONS": "2",
+            "IMGCLF_SHUTDOWN_GRACE_S": "15",
+        },
+        ready=lambda http, grpc_target: _ready(http, grpc_target, cert) and _started(tmp / "server.log") == 2,
+    )
     server.cert, server.tmp, server.store = cert, tmp, tmp / "store"
     server.https = server.http.replace("http://", "https://")
     yield server
@@ -91,8 +101,10 @@ def _started(log: Path) -> int:
 
 
 def clients(server, token: str | None = TOKEN, retries=0):
-    return (HttpClient(server.https, token=token, ca_file=server.cert, retries=retries),
-            GrpcClient(server.grpc, token=token, ca_file=server.cert, retries=retries))
+    return (
+        HttpClient(server.https, token=token, ca_file=server.cert, retries=retries),
+        GrpcClient(server.grpc, token=token, ca_file=server.cert, retries=retries),
+    )
 
 
 def metric(server, name: str, **labels) -> float:
@@ -112,22 +124,35 @@ def grpc_credentials(server):
 
 # -- tokens and TLS ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("authorization", [None, "Bearer not-a-token-of-this-service", "Bearer", f"Basic {TOKEN}", TOKEN],
-                         ids=["none", "wrong", "empty", "wrong scheme", "no scheme"])
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer not-a-token-of-this-service", "Bearer", f"Basic {TOKEN}", TOKEN],
+    ids=["none", "wrong", "empty", "wrong scheme", "no scheme"],
+)
 def test_calls_without_a_valid_token_are_refused_on_both_protocols(guarded, authorization):
     headers = {"Authorization": authorization} if authorization else {}
-    for method, path in (("GET", "/models"), ("GET", f"/models/{MODEL}"), ("POST", "/classify"), ("POST", "/predict"),
-                         ("GET", f"/v1/models/{MODEL}/metadata"), ("POST", f"/v1/models/{MODEL}:predict"), ("POST", "/admin/reload")):
+    for method, path in (
+        ("GET", "/models"),
+        ("GET", f"/models/{MODEL}"),
+        ("POST", "/classify"),
+        ("POST", "/predict"),
+        ("GET", f"/v1/models/{MODEL}/metadata"),
+        ("POST", f"/v1/models/{MODEL}:predict"),
+        ("POST", "/admin/reload"),
+    ):
         response = httpx.request(method, f"{guarded.https}{path}", headers=headers, content=b"{}", verify=guarded.cert, timeout=10)
         assert response.status_code == 401, (path, response.text)
         assert "token" in response.json()["error"].lower() or "authorization" in response.json()["error"].lower()
     metadata = (("authorization", authorization),) if authorization else ()
     with grpc.secure_channel(guarded.grpc, grpc_credentials(guarded)) as channel:
         stub = pb_grpc.ClassifierServiceStub(channel)
-        calls = (lambda: stub.ListModels(pb.ListModelsRequest(), metadata=metadata, timeout=10),
-                 lambda: stub.GetModelMetadata(pb.GetModelMetadataRequest(), metadata=metadata, timeout=10),
-                 lambda: stub.Classify(pb.ClassifyRequest(images=[SLOW[0]]), metadata=metadata, timeout=10),
-                 lambda: list(stub.ClassifyStream(iter([pb.ClassifyRequest(images=[SLOW[0]])]), metadata=metadata, timeout=10)))
+        calls = (
+            lambda: stub.ListModels(pb.ListModelsRequest(), metadata=metadata, timeout=10),
+            lambda: stub.GetModelMetadata(pb.GetModelMetadataRequest(), metadata=metadata, timeout=10),
+            lambda: stub.Classify(pb.ClassifyRequest(images=[SLOW[0]]), metadata=metadata, timeout=10),
+            lambda: list(stub.ClassifyStream(iter([pb.ClassifyRequest(images=[SLOW[0]])]), metadata=metadata, timeout=10)),
+        )
         for call in calls:
             with pytest.raises(grpc.RpcError) as caught:
                 call()
@@ -157,13 +182,16 @@ def test_tls_is_required_and_an_unknown_certificate_is_refused(guarded, tmp_path
     with pytest.raises(httpx.HTTPError):
         httpx.get(guarded.http + "/models", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
     other_cert, _ = self_signed_certificate(tmp_path)
-    for client in (HttpClient(guarded.https, token=TOKEN, ca_file=other_cert, retries=0),
-                   GrpcClient(guarded.grpc, token=TOKEN, ca_file=other_cert, retries=0, timeout=5)):
+    for client in (
+        HttpClient(guarded.https, token=TOKEN, ca_file=other_cert, retries=0),
+        GrpcClient(guarded.grpc, token=TOKEN, ca_file=other_cert, retries=0, timeout=5),
+    ):
         with client, pytest.raises(APIConnectionError):
             client.models()
 
 
 # -- overload and deadlines ---------------------------------------------------------------------
+
 
 async def _burst(server, count: int, timeout: float | None = None, protocols=("http", "grpc")) -> list[tuple[str, object, float]]:
     """``count`` slow requests at once (over ``protocols`` in turn), with no retries: (protocol, outcome, seconds)."""
@@ -171,8 +199,10 @@ async def _burst(server, count: int, timeout: float | None = None, protocols=("h
     headers = {"Authorization": f"Bearer {TOKEN}", **({"X-Request-Timeout": str(timeout)} if timeout else {})}
     files = [("image", (f"{i}.jpg", blob, "image/jpeg")) for i, blob in enumerate(SLOW)]
 
-    async with httpx.AsyncClient(verify=context, timeout=120, limits=httpx.Limits(max_connections=count)) as http, \
-            grpc.aio.secure_channel(server.grpc, grpc_credentials(server)) as channel:
+    async with (
+        httpx.AsyncClient(verify=context, timeout=120, limits=httpx.Limits(max_connections=count)) as http,
+        grpc.aio.secure_channel(server.grpc, grpc_credentials(server)) as channel,
+    ):
         stub = pb_grpc.ClassifierServiceStub(channel)
 
         async def one(index: int):
@@ -181,8 +211,7 @@ async def _burst(server, count: int, timeout: float | None = None, protocols=("h
                 response = await http.post(f"{server.https}/classify", files=files, headers=headers)
                 return "http", response, time.monotonic() - start
             try:
-                call = stub.Classify(pb.ClassifyRequest(images=SLOW), metadata=(("authorization", f"Bearer {TOKEN}"),),
-                                     timeout=timeout or 120)
+                call = stub.Classify(pb.ClassifyRequest(images=SLOW), metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=timeout or 120)
                 answer = await call
                 return "grpc", answer, time.monotonic() - start
             except grpc.aio.AioRpcError as error:
@@ -194,7 +223,7 @@ async def _burst(server, count: int, timeout: float | None = None, protocols=("h
 def test_a_burst_past_the_queue_is_refused_quickly_and_the_rest_is_answered(guarded):
     refused_before = metric(guarded, "imgclf_overloaded_total", model=MODEL)
     results = asyncio.run(_burst(guarded, 24))
-    expected = pairs([[{"label": l, "score": s} for l, s in image] for image in reference(MODEL, SLOW)])
+    expected = pairs([[{"label": label, "score": s} for label, s in image] for image in reference(MODEL, SLOW)])
     answered = refused = 0
     for protocol, outcome, seconds in results:
         if protocol == "http" and outcome.status_code == 200:
@@ -235,8 +264,11 @@ def test_work_past_its_deadline_is_dropped_before_the_model(guarded):
 
     images_before = metric(guarded, "imgclf_model_images_total", model=MODEL)
     results = asyncio.run(_burst(guarded, 6, timeout=0.1, protocols=("grpc",)))
-    late = [seconds for _, outcome, seconds in results
-            if isinstance(outcome, grpc.aio.AioRpcError) and outcome.code() == grpc.StatusCode.DEADLINE_EXCEEDED]
+    late = [
+        seconds
+        for _, outcome, seconds in results
+        if isinstance(outcome, grpc.aio.AioRpcError) and outcome.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    ]
     answered = sum(not isinstance(outcome, grpc.aio.AioRpcError) for _, outcome, _ in results)
     assert late and max(late) < 2, late  # The gRPC deadline ends the call on time ...
     time.sleep(0.5)
@@ -252,11 +284,13 @@ def test_work_of_a_client_that_went_away_is_dropped_before_the_model(guarded):
     async def burst():
         context = ssl.create_default_context(cafile=guarded.cert)
         async with httpx.AsyncClient(verify=context, timeout=httpx.Timeout(10, read=0.15)) as http:
+
             async def one():
                 try:
                     return (await http.post(f"{guarded.https}/classify", files=files, headers={"Authorization": f"Bearer {TOKEN}"})).status_code
                 except httpx.ReadTimeout:
                     return "gone"  # This client hangs up.
+
             return await asyncio.gather(*(one() for _ in range(6)))
 
     outcomes = asyncio.run(burst())
@@ -269,6 +303,7 @@ def test_work_of_a_client_that_went_away_is_dropped_before_the_model(guarded):
 
 
 # -- hot model updates --------------------------------------------------------------------------
+
 
 class Stream:
     """Classifies in a loop on a thread (HTTP and gRPC alternately) and records every outcome."""
@@ -310,13 +345,13 @@ class Stream:
 def test_a_new_version_is_served_without_a_failed_request_and_a_corrupt_one_is_refused(guarded, demo_export, tmp_path):
     with Stream(guarded) as stream:
         time.sleep(1)
-        result = run_cli("export", str(demo_export["run"]), "--export-root", str(tmp_path / "exports"),
-                         env={"BENTOML_HOME": str(guarded.store)})
+        result = run_cli("export", str(demo_export["run"]), "--export-root", str(tmp_path / "exports"), env={"BENTOML_HOME": str(guarded.store)})
         assert result.returncode == 0, result.stderr[-3000:]
         exported = time.monotonic()
         # Both workers have switched when the last several answers (spread over both) all come from version 2.
         while time.monotonic() - exported < 20 and not (
-                len(stream.outcomes) > 8 and all(kind == "ok" and outcome.version == 2 for kind, outcome in stream.outcomes[-8:])):
+            len(stream.outcomes) > 8 and all(kind == "ok" and outcome.version == 2 for kind, outcome in stream.outcomes[-8:])
+        ):
             time.sleep(0.2)
         switched = time.monotonic() - exported
         time.sleep(1)
@@ -355,6 +390,7 @@ def test_a_new_version_is_served_without_a_failed_request_and_a_corrupt_one_is_r
 
 
 # -- crashes and shutdown -----------------------------------------------------------------------
+
 
 def workers(server) -> list[psutil.Process]:
     """The live API worker processes of the server."""
@@ -408,8 +444,7 @@ def test_sigterm_finishes_every_accepted_request_and_exits_0(guarded):
         code = guarded.process.wait(timeout=40)
     assert code == 0, guarded.output()
     # Requests in flight when the signal came were answered.
-    assert any(kind == "ok" and start < signalled < end for run in (stream, other)
-               for (kind, _), (start, end) in zip(run.outcomes, run.spans))
+    assert any(kind == "ok" and start < signalled < end for run in (stream, other) for (kind, _), (start, end) in zip(run.outcomes, run.spans))
     for run in (stream, other):
         assert sum(kind == "ok" for kind, _ in run.outcomes) >= 2
         for error in run.errors():

@@ -52,8 +52,7 @@ def test_a_lone_request_runs_at_once_and_a_model_error_reaches_every_waiting_req
     batcher = Batcher(model_with(failing), ThreadPoolExecutor(2), max_images=8)
 
     async def main():
-        return await asyncio.gather(*[batcher.predict(np.zeros((1, 2, 2, 3), np.float32)) for _ in range(4)],
-                                    return_exceptions=True)
+        return await asyncio.gather(*[batcher.predict(np.zeros((1, 2, 2, 3), np.float32)) for _ in range(4)], return_exceptions=True)
 
     results = asyncio.run(main())
     assert started.is_set() and all(isinstance(r, RuntimeError) and "exploded" in str(r) for r in results)

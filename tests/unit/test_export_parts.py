@@ -9,8 +9,7 @@ import pytest
 from PIL import Image
 
 from training import tasks
-from training.export import ExportError, check_name, default_name
-from training.export import parity
+from training.export import ExportError, check_name, default_name, parity
 from training.preprocessing import decode_image, load_image
 
 
@@ -47,8 +46,9 @@ def _encoded(array: np.ndarray, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("source,target", [((64, 64), (32, 32)), ((375, 500), (71, 71)), ((32, 32), (71, 71)),
-                                           ((33, 47), (32, 32)), ((71, 71), (71, 71))])
+@pytest.mark.parametrize(
+    "source,target", [((64, 64), (32, 32)), ((375, 500), (71, 71)), ((32, 32), (71, 71)), ((33, 47), (32, 32)), ((71, 71), (71, 71))]
+)
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP", "GIF"])
 def test_in_graph_decode_and_resize_matches_the_shared_path(source, target, fmt):
     import tensorflow as tf

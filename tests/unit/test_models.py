@@ -12,8 +12,10 @@ from training.contract import INPUT_NAME, OUTPUT_NAME  # noqa: E402
 from training.models import build_model, xception  # noqa: E402
 
 
-@pytest.mark.parametrize("task,preset", [("demo", "recommended"), ("task1", "seed"), ("task1", "recommended"),
-                                         ("task3", "seed"), ("task3", "recommended"), ("task5", "smoke")])
+@pytest.mark.parametrize(
+    "task,preset",
+    [("demo", "recommended"), ("task1", "seed"), ("task1", "recommended"), ("task3", "seed"), ("task3", "recommended"), ("task5", "smoke")],
+)
 def test_models_take_raw_pixels_and_return_probabilities(task, preset):
     config = tasks.resolve(task, preset, weights="none") if task == "task5" else tasks.resolve(task, preset)
     model = build_model(config, 7)

@@ -39,8 +39,15 @@ def reference_resize(image: np.ndarray, size) -> np.ndarray:
     return reference_resize_axis(reference_resize_axis(image, size[1], 1), size[0], 0)
 
 
-SIZES = [((64, 64), (32, 32)), ((32, 32), (71, 71)), ((375, 500), (32, 32)), ((71, 71), (299, 299)),
-         ((17, 90), (40, 12)), ((5, 3), (64, 64)), ((64, 64), (64, 32))]
+SIZES = [
+    ((64, 64), (32, 32)),
+    ((32, 32), (71, 71)),
+    ((375, 500), (32, 32)),
+    ((71, 71), (299, 299)),
+    ((17, 90), (40, 12)),
+    ((5, 3), (64, 64)),
+    ((64, 64), (64, 32)),
+]
 
 
 @pytest.mark.parametrize("source,target", SIZES)
@@ -104,8 +111,10 @@ def _encoded(image: Image.Image, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("mode,fmt", [("L", "JPEG"), ("RGB", "PNG"), ("RGBA", "PNG"), ("P", "GIF"), ("RGB", "BMP"),
-                                      ("CMYK", "JPEG"), ("I;16", "PNG"), ("LA", "PNG"), ("RGB", "WEBP")])
+@pytest.mark.parametrize(
+    "mode,fmt",
+    [("L", "JPEG"), ("RGB", "PNG"), ("RGBA", "PNG"), ("P", "GIF"), ("RGB", "BMP"), ("CMYK", "JPEG"), ("I;16", "PNG"), ("LA", "PNG"), ("RGB", "WEBP")],
+)
 def test_decode_gives_rgb_uint8(mode, fmt):
     image = Image.new(mode, (9, 7))
     decoded = preprocessing.decode_image(_encoded(image, fmt))
@@ -171,8 +180,7 @@ def test_load_image_equals_decode_then_resize_in_every_format(mode, fmt):
     array = np.random.default_rng(3).integers(0, 256, (40, 50, 3), dtype=np.uint8)
     data = _encoded(Image.fromarray(array).convert(mode), fmt)
     for size in ((32, 32), (40, 50), (71, 71)):
-        np.testing.assert_array_equal(preprocessing.load_image(data, size),
-                                      preprocessing.resize_bilinear(preprocessing.decode_image(data), size))
+        np.testing.assert_array_equal(preprocessing.load_image(data, size), preprocessing.resize_bilinear(preprocessing.decode_image(data), size))
 
 
 def test_load_image_refuses_an_image_under_the_smallest_side():
@@ -186,6 +194,7 @@ def test_decode_refuses_an_oversized_header_before_decoding():
 
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     # Declares 5000 x 5000 pixels but carries 16 bytes: only a header-only check can refuse it this way.
     data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 5000, 5000, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
     with pytest.raises(preprocessing.ImageTooLargeError, match="5000x5000 = 25000000 pixels, over the limit of 1000000"):

@@ -18,9 +18,11 @@ def test_generated_modules_are_fresh():
 
 
 def test_serving_path_does_not_import_tensorflow():
-    code = ("import sys, serving.service, serving.grpc_server, serving.tf_serving_grpc as t; t._pool(); "
-            "t.message('tensorflow.serving.PredictRequest'); "
-            "print(sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules))")
+    code = (
+        "import sys, serving.service, serving.grpc_server, serving.tf_serving_grpc as t; t._pool(); "
+        "t.message('tensorflow.serving.PredictRequest'); "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"

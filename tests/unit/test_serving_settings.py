@@ -25,20 +25,23 @@ def test_defaults_and_overrides(monkeypatch):
     assert (settings.onnx_threads, settings.access_log, settings.batching) == (0, True, False)
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("IMGCLF_ACCESS_LOG", "maybe", "IMGCLF_ACCESS_LOG must be 1/0"),
-    ("IMGCLF_BATCHING", "2", "IMGCLF_BATCHING must be 1/0"),
-    ("IMGCLF_ONNX_THREADS", "-1", "IMGCLF_ONNX_THREADS must be at least 0"),
-    ("IMGCLF_ONNX_THREADS", "two", "IMGCLF_ONNX_THREADS must be an integer"),
-    ("IMGCLF_QUEUE_SIZE", "0", "IMGCLF_QUEUE_SIZE must be at least 1"),
-    ("IMGCLF_REQUEST_TIMEOUT_S", "soon", "IMGCLF_REQUEST_TIMEOUT_S must be a number"),
-    ("IMGCLF_REQUEST_TIMEOUT_S", "inf", "IMGCLF_REQUEST_TIMEOUT_S must be a finite number"),
-    ("IMGCLF_POLL_SECONDS", "-1", "IMGCLF_POLL_SECONDS must be a finite number of at least 0"),
-    ("IMGCLF_KEEP_VERSIONS", "0", "IMGCLF_KEEP_VERSIONS must be at least 1"),
-    ("IMGCLF_TOKENS", "short", "API tokens must be at least 16 printable characters"),
-    ("IMGCLF_TOKEN_FILE", "/nonexistent/tokens", "IMGCLF_TOKEN_FILE '/nonexistent/tokens' cannot be read"),
-    ("IMGCLF_TLS_CERT_FILE", "/etc/hostname", "set both IMGCLF_TLS_CERT_FILE and IMGCLF_TLS_KEY_FILE"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("IMGCLF_ACCESS_LOG", "maybe", "IMGCLF_ACCESS_LOG must be 1/0"),
+        ("IMGCLF_BATCHING", "2", "IMGCLF_BATCHING must be 1/0"),
+        ("IMGCLF_ONNX_THREADS", "-1", "IMGCLF_ONNX_THREADS must be at least 0"),
+        ("IMGCLF_ONNX_THREADS", "two", "IMGCLF_ONNX_THREADS must be an integer"),
+        ("IMGCLF_QUEUE_SIZE", "0", "IMGCLF_QUEUE_SIZE must be at least 1"),
+        ("IMGCLF_REQUEST_TIMEOUT_S", "soon", "IMGCLF_REQUEST_TIMEOUT_S must be a number"),
+        ("IMGCLF_REQUEST_TIMEOUT_S", "inf", "IMGCLF_REQUEST_TIMEOUT_S must be a finite number"),
+        ("IMGCLF_POLL_SECONDS", "-1", "IMGCLF_POLL_SECONDS must be a finite number of at least 0"),
+        ("IMGCLF_KEEP_VERSIONS", "0", "IMGCLF_KEEP_VERSIONS must be at least 1"),
+        ("IMGCLF_TOKENS", "short", "API tokens must be at least 16 printable characters"),
+        ("IMGCLF_TOKEN_FILE", "/nonexistent/tokens", "IMGCLF_TOKEN_FILE '/nonexistent/tokens' cannot be read"),
+        ("IMGCLF_TLS_CERT_FILE", "/etc/hostname", "set both IMGCLF_TLS_CERT_FILE and IMGCLF_TLS_KEY_FILE"),
+    ],
+)
 def test_bad_values_name_the_variable(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=message):
@@ -73,8 +76,13 @@ def test_the_token_check_takes_only_a_bearer_token_it_knows():
     check_token(settings, "Bearer right-token-0123456789")
     check_token(settings, "bearer right-token-0123456789")
     check_token(Settings(), None)  # No tokens configured: open.
-    for header, message in ((None, "needs an API token"), ("Bearer", "must be 'Bearer TOKEN'"), ("Basic right-token-0123456789", "must be 'Bearer TOKEN'"),
-                            ("Bearer right-token-012345678", "not valid"), ("Bearer right-token-0123456789x", "not valid")):
+    for header, message in (
+        (None, "needs an API token"),
+        ("Bearer", "must be 'Bearer TOKEN'"),
+        ("Basic right-token-0123456789", "must be 'Bearer TOKEN'"),
+        ("Bearer right-token-012345678", "not valid"),
+        ("Bearer right-token-0123456789x", "not valid"),
+    ):
         with pytest.raises(Unauthenticated, match=message):
             check_token(settings, header)
 
@@ -87,8 +95,14 @@ def _variables_read_by_the_code() -> set[str]:
 
     tree = ast.parse(Path(module.__file__).read_text())
     docstring = ast.get_docstring(tree, clean=False)
-    return {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
-            and re.fullmatch(r"IMGCLF_[A-Z0-9_]+", node.value) and node.value != docstring}
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and re.fullmatch(r"IMGCLF_[A-Z0-9_]+", node.value)
+        and node.value != docstring
+    }
 
 
 def _table_rows(text: str) -> dict[str, str]:

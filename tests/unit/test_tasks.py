@@ -6,6 +6,7 @@ import pytest
 
 from training import tasks
 
+
 @pytest.mark.parametrize("task", list(tasks.TASKS))
 @pytest.mark.parametrize("preset", tasks.PRESETS)
 def test_every_preset_resolves(task, preset):
@@ -20,8 +21,12 @@ def test_seed_presets_train_the_way_the_study_did():
     keras = pytest.importorskip("keras")
     from training.train import make_optimizer
 
-    for task, kind, rate in (("task1", keras.optimizers.Adam, 1e-5), ("task3", keras.optimizers.Adam, 1e-4),
-                             ("task4", keras.optimizers.SGD, 1e-4), ("task5", keras.optimizers.SGD, 1e-4)):
+    for task, kind, rate in (
+        ("task1", keras.optimizers.Adam, 1e-5),
+        ("task3", keras.optimizers.Adam, 1e-4),
+        ("task4", keras.optimizers.SGD, 1e-4),
+        ("task5", keras.optimizers.SGD, 1e-4),
+    ):
         optimizer = make_optimizer(tasks.resolve(task, "seed"), steps_per_epoch=10)
         assert type(optimizer) is kind, task
         assert float(optimizer.learning_rate) == pytest.approx(rate), task

@@ -29,9 +29,7 @@ def load_dataset(
 
         return digits.load(image_size, limits)
     if data_dir is None:
-        raise DatasetError(
-            f"the {source} dataset needs --data-dir (a folder holding it in its official form)"
-        )
+        raise DatasetError(f"the {source} dataset needs --data-dir (a folder holding it in its official form)")
     if source == "tiny-imagenet":
         from training.data import tiny_imagenet
 

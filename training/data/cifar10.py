@@ -40,9 +40,7 @@ class SafeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(
-                f"refusing to load {module}.{name}: a CIFAR-10 batch may hold only plain data and numpy arrays"
-            )
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch may hold only plain data and numpy arrays")
         return super().find_class(module, name)
 
 
@@ -73,25 +71,24 @@ def _batch_arrays(batch: dict, description: str) -> tuple[np.ndarray, np.ndarray
 
 def _reader(data_dir: Path):
     """Returns (read(name) -> bytes, describe(name) -> str) for the archive or the folder."""
-    candidates = [data_dir] if data_dir.is_file() else [data_dir / ARCHIVE_NAME]
-    for archive in candidates:
-        if archive.is_file():
+    archive = data_dir if data_dir.is_file() else data_dir / ARCHIVE_NAME
+    if archive.is_file():
+        try:
+            tar = tarfile.open(archive, "r:*")
+            members = {m.name: m for m in tar.getmembers() if m.isfile()}
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise DatasetError(f"{archive} is not a readable tar archive: {error}") from error
+
+        def read(name: str) -> bytes:
+            member = members.get(f"{FOLDER_NAME}/{name}")
+            if member is None:
+                raise DatasetError(f"{archive} has no member {FOLDER_NAME}/{name}")
             try:
-                tar = tarfile.open(archive, "r:*")
-                members = {m.name: m for m in tar.getmembers() if m.isfile()}
+                return tar.extractfile(member).read()
             except (tarfile.TarError, OSError, EOFError) as error:
-                raise DatasetError(f"{archive} is not a readable tar archive: {error}") from error
+                raise DatasetError(f"cannot read {archive}:{FOLDER_NAME}/{name}: {error}") from error
 
-            def read(name: str) -> bytes:
-                member = members.get(f"{FOLDER_NAME}/{name}")
-                if member is None:
-                    raise DatasetError(f"{archive} has no member {FOLDER_NAME}/{name}")
-                try:
-                    return tar.extractfile(member).read()
-                except (tarfile.TarError, OSError, EOFError) as error:
-                    raise DatasetError(f"cannot read {archive}:{FOLDER_NAME}/{name}: {error}") from error
-
-            return read, lambda name: f"{archive}:{FOLDER_NAME}/{name}"
+        return read, lambda name: f"{archive}:{FOLDER_NAME}/{name}"
     for folder in (data_dir, data_dir / FOLDER_NAME):
         if (folder / META).is_file() or (folder / TEST_BATCH).is_file():
 

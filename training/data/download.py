@@ -88,9 +88,7 @@ def fetch(url: str, destination: Path, md5: str | None, timeout: float = 30.0, s
         else:
             raise DownloadError(f"downloading {url} failed: HTTP {error.code} {error.reason}") from error
     except (urllib.error.URLError, OSError) as error:
-        raise DownloadError(
-            f"downloading {url} failed: {error}; run the command again to resume from {partial}"
-        ) from error
+        raise DownloadError(f"downloading {url} failed: {error}; run the command again to resume from {partial}") from error
     if md5 is not None:
         actual = md5sum(partial)
         if actual != md5:

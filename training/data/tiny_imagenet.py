@@ -46,7 +46,7 @@ class _Tree:
             names = self._zip.namelist()
             roots = {name.split("/", 1)[0] for name in names if "/" in name}
             self._prefix = f"{ROOT_NAME}/" if ROOT_NAME in roots else ""
-            self._names = {name[len(self._prefix):] for name in names if name.startswith(self._prefix)}
+            self._names = {name[len(self._prefix) :] for name in names if name.startswith(self._prefix)}
         else:
             self._prefix = ""
 
@@ -93,9 +93,7 @@ def locate(data_dir: str | Path) -> Path:
     archives = sorted(path.glob(f"{ROOT_NAME}*.zip"))
     if archives:
         return archives[0]
-    raise DatasetError(
-        f"no Tiny ImageNet found in {path}: expected {ROOT_NAME}*.zip, {ROOT_NAME}/ or wnids.txt there"
-    )
+    raise DatasetError(f"no Tiny ImageNet found in {path}: expected {ROOT_NAME}*.zip, {ROOT_NAME}/ or wnids.txt there")
 
 
 def _read_words(tree: _Tree) -> dict[str, str]:
@@ -191,10 +189,10 @@ def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Lim
     index = _index(data_dir)
     tree, class_ids, class_names = index.tree, index.class_ids, index.class_names
     train_entries, validation_entries, skipped, problems = index.train_entries, index.validation_entries, index.skipped, index.problems
-    train_pick = take_per_class(train_entries, [e[1] for e in train_entries],
-                                per_class_cap(limits.max_train_images, len(class_ids)))
-    validation_pick = take_per_class(validation_entries, [e[1] for e in validation_entries],
-                                     per_class_cap(limits.max_validation_images, len(class_ids)))
+    train_pick = take_per_class(train_entries, [e[1] for e in train_entries], per_class_cap(limits.max_train_images, len(class_ids)))
+    validation_pick = take_per_class(
+        validation_entries, [e[1] for e in validation_entries], per_class_cap(limits.max_validation_images, len(class_ids))
+    )
     train = decode_files((train_entries[i] for i in train_pick), tree.read, image_size, skipped, tree.describe)
     validation = decode_files((validation_entries[i] for i in validation_pick), tree.read, image_size, skipped, tree.describe)
     for message in problems:

@@ -23,8 +23,8 @@ Write errors (read-only or full disk) become an `ExportError`.
 from __future__ import annotations
 
 import errno
-import os
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,8 +41,14 @@ EXPORT_LOG = "export.log"
 __all__ = ["ExportError", "ExportResult", "check_name", "default_export_root", "default_name", "export_run"]
 
 
-def export_run(run_dir: str | Path, export_root: str | Path | None = None, name: str | None = None,
-               store: bool = True, data_dir: str | None = None, int8: bool = False) -> ExportResult:
+def export_run(
+    run_dir: str | Path,
+    export_root: str | Path | None = None,
+    name: str | None = None,
+    store: bool = True,
+    data_dir: str | None = None,
+    int8: bool = False,
+) -> ExportResult:
     """Exports the trained model of ``run_dir``; see the module docstring for what is written.
 
     ``int8`` adds ``model.int8.onnx``, measured on the run's validation images (see quantize.py).
@@ -70,8 +76,10 @@ def export_run(run_dir: str | Path, export_root: str | Path | None = None, name:
             return publish(name, folder, scratch, card, store)
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG):
-            raise ExportError(f"cannot write the export of {name} under {root}: {error.strerror} "
-                              f"({error.filename or 'while writing'}); earlier versions are untouched") from error
+            raise ExportError(
+                f"cannot write the export of {name} under {root}: {error.strerror} "
+                f"({error.filename or 'while writing'}); earlier versions are untouched"
+            ) from error
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -35,24 +35,24 @@ def read_run(run_dir: Path) -> tuple[dict, dict, dict]:
 
 def _check_model(model, labels: dict, run_dir: Path) -> None:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ExportError(f"{run_dir}/model.keras has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-                          "an image classifier has one image input and one probabilities output")
+        raise ExportError(
+            f"{run_dir}/model.keras has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+            "an image classifier has one image input and one probabilities output"
+        )
     shape = tuple(model.inputs[0].shape)
     if len(shape) != 4 or shape[3] != 3 or not all(isinstance(v, int) and v > 0 for v in shape[1:3]):
-        raise ExportError(f"{run_dir}/model.keras takes input of shape {shape}, not an RGB image "
-                          "[batch, height, width, 3] of fixed size")
+        raise ExportError(f"{run_dir}/model.keras takes input of shape {shape}, not an RGB image [batch, height, width, 3] of fixed size")
     classes = len(labels["class_ids"])
     if tuple(model.outputs[0].shape) != (None, classes):
-        raise ExportError(f"{run_dir}/model.keras outputs shape {tuple(model.outputs[0].shape)}, "
-                          f"but labels.json lists {classes} classes")
+        raise ExportError(f"{run_dir}/model.keras outputs shape {tuple(model.outputs[0].shape)}, but labels.json lists {classes} classes")
 
 
 def _sample_images(run_config: dict, size: tuple[int, int], data_dir: str | None):
     """Up to 64 real images at the input size from the run's dataset, or None if it is not at hand."""
+    import numpy as np
+
     from training.data import Limits, load_dataset
     from training.export.parity import SAMPLE_COUNT
-
-    import numpy as np
 
     task = run_config["task"]
     data_dir = data_dir or run_config.get("data_dir")
@@ -65,8 +65,7 @@ def _sample_images(run_config: dict, size: tuple[int, int], data_dir: str | None
     return images, f"{task['dataset']} validation/training images"
 
 
-def build(run_dir: Path, run_config: dict, labels: dict, metrics: dict, name: str, scratch: Path,
-           data_dir: str | None, int8: bool = False) -> dict:
+def build(run_dir: Path, run_config: dict, labels: dict, metrics: dict, name: str, scratch: Path, data_dir: str | None, int8: bool = False) -> dict:
     """Writes and verifies every artifact in ``scratch`` (a private scratch folder); returns the card."""
     import keras
     import numpy as np
@@ -89,12 +88,24 @@ def build(run_dir: Path, run_config: dict, labels: dict, metrics: dict, name: st
     module = saved_model.ServingModule(model, class_ids, class_names, saved_model.write_assets(sources, class_ids, class_names))
     saved_model.save(module, scratch)
     shutil.rmtree(sources)
-    preprocessing = {"decode": cards.DECODE_SEMANTICS, "resize": cards.RESIZE_SEMANTICS,
-                     "normalization": cards.normalization(model), "input": "raw RGB pixels 0-255, float32, NHWC"}
-    onnx_model.convert(module, scratch / "model.onnx", {
-        "model_name": name, "task": run_config["task"]["name"], "labels": class_ids, "names": class_names,
-        "input_size": list(size), "preprocessing": preprocessing,
-    })
+    preprocessing = {
+        "decode": cards.DECODE_SEMANTICS,
+        "resize": cards.RESIZE_SEMANTICS,
+        "normalization": cards.normalization(model),
+        "input": "raw RGB pixels 0-255, float32, NHWC",
+    }
+    onnx_model.convert(
+        module,
+        scratch / "model.onnx",
+        {
+            "model_name": name,
+            "task": run_config["task"]["name"],
+            "labels": class_ids,
+            "names": class_names,
+            "input_size": list(size),
+            "preprocessing": preprocessing,
+        },
+    )
     write_json(scratch / "labels.json", {"class_ids": class_ids, "class_names": class_names})
 
     # Verify the written artifacts, not the in-memory objects.
@@ -110,17 +121,33 @@ def build(run_dir: Path, run_config: dict, labels: dict, metrics: dict, name: st
     if saved_difference > parity.MAX_PROBABILITY_DIFFERENCE:
         raise parity.ParityError(f"the SavedModel's serving_default differs from Keras by {saved_difference:.3g}")
     classify_result = parity.check_classify_against_shared_path(loaded, session, samples)
-    log.info("parity: ONNX vs Keras max |diff| %.2g; classify vs shared path: max pixel diff %.0f, %d ties",
-             onnx_result["max_abs_difference"], classify_result["max_pixel_difference"], classify_result["top1_ties"])
+    log.info(
+        "parity: ONNX vs Keras max |diff| %.2g; classify vs shared path: max pixel diff %.0f, %d ties",
+        onnx_result["max_abs_difference"],
+        classify_result["max_pixel_difference"],
+        classify_result["top1_ties"],
+    )
     card = cards.build(
-        name=name, run_config=run_config, labels=labels, metrics=metrics, model=model,
-        parity={"inputs": samples.source, "onnx_vs_keras": onnx_result,
-                "saved_model_vs_keras": {"max_abs_difference": saved_difference},
-                "classify_vs_shared_path": classify_result,
-                "limits": {"max_abs_difference": parity.MAX_PROBABILITY_DIFFERENCE, "tie_margin": parity.TIE_MARGIN}},
+        name=name,
+        run_config=run_config,
+        labels=labels,
+        metrics=metrics,
+        model=model,
+        parity={
+            "inputs": samples.source,
+            "onnx_vs_keras": onnx_result,
+            "saved_model_vs_keras": {"max_abs_difference": saved_difference},
+            "classify_vs_shared_path": classify_result,
+            "limits": {"max_abs_difference": parity.MAX_PROBABILITY_DIFFERENCE, "tie_margin": parity.TIE_MARGIN},
+        },
         signature_defs=saved_model.signature_defs(scratch),
-        onnx_info={"file": "model.onnx", "opset": onnx_model.OPSET, "input": onnx_model.INPUT_NAME,
-                   "output": onnx_model.OUTPUT_NAME, "batch": "dynamic"},
+        onnx_info={
+            "file": "model.onnx",
+            "opset": onnx_model.OPSET,
+            "input": onnx_model.INPUT_NAME,
+            "output": onnx_model.OUTPUT_NAME,
+            "batch": "dynamic",
+        },
     )
     card["preprocessing"] = preprocessing
     if int8:
@@ -135,11 +162,10 @@ def _quantize(run_config: dict, size: tuple[int, int], data_dir: str | None, scr
 
     task = run_config["task"]
     try:
-        dataset = load_dataset(task["dataset"], data_dir or run_config.get("data_dir"), size,
-                               Limits(quantize.CALIBRATION_IMAGES, task.get("max_validation_images")))
+        dataset = load_dataset(
+            task["dataset"], data_dir or run_config.get("data_dir"), size, Limits(quantize.CALIBRATION_IMAGES, task.get("max_validation_images"))
+        )
     except Exception as error:
-        raise ExportError(f"--int8 calibrates and measures on the run's dataset, which is not at hand ({error}); "
-                          "pass --data-dir") from error
+        raise ExportError(f"--int8 calibrates and measures on the run's dataset, which is not at hand ({error}); pass --data-dir") from error
     quantize.quantize(scratch / "model.onnx", scratch / quantize.INT8_FILE, dataset.train.images)
-    return quantize.measure(scratch / "model.onnx", scratch / quantize.INT8_FILE,
-                            dataset.validation.images, dataset.validation.labels)
+    return quantize.measure(scratch / "model.onnx", scratch / quantize.INT8_FILE, dataset.validation.images, dataset.validation.labels)

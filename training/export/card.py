@@ -28,8 +28,7 @@ def sha256(path: Path) -> str:
 
 def artifact_hashes(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under ``folder`` (except the card), by relative path."""
-    return {str(path.relative_to(folder)): sha256(path)
-            for path in sorted(folder.rglob("*")) if path.is_file() and path.name != CARD_FILE}
+    return {str(path.relative_to(folder)): sha256(path) for path in sorted(folder.rglob("*")) if path.is_file() and path.name != CARD_FILE}
 
 
 def normalization(model) -> str:
@@ -58,13 +57,21 @@ def versions() -> dict[str, str]:
     import tensorflow
     import tf2onnx
 
-    return {"python": sys.version.split()[0], "tensorflow": tensorflow.__version__, "keras": keras.__version__,
-            "tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-            "numpy": numpy.__version__, "pillow": PIL.__version__}
+    return {
+        "python": sys.version.split()[0],
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "tf2onnx": tf2onnx.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+    }
 
 
-def build(*, name: str, run_config: dict, labels: dict, metrics: dict, model, parity: dict, onnx_info: dict,
-          signature_defs: dict, extra: dict | None = None) -> dict:
+def build(
+    *, name: str, run_config: dict, labels: dict, metrics: dict, model, parity: dict, onnx_info: dict, signature_defs: dict, extra: dict | None = None
+) -> dict:
     """The card, without version, export time and artifact hashes (`finish` adds those)."""
     task = run_config["task"]
     height, width = (int(v) for v in model.inputs[0].shape[1:3])
@@ -72,12 +79,9 @@ def build(*, name: str, run_config: dict, labels: dict, metrics: dict, model, pa
     return {
         "format": CARD_FORMAT,
         "model_name": name,
-        "task": {"name": task["name"], "title": task["title"], "architecture": task["architecture"],
-                 "preset": run_config.get("preset")},
-        "dataset": {"source": task["dataset"], "classes": classes,
-                    "training_images": metrics.get("training_images")},
-        "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [-1, height, width, 3], "layout": "NHWC",
-                  "color": "RGB", "range": [0, 255]},
+        "task": {"name": task["name"], "title": task["title"], "architecture": task["architecture"], "preset": run_config.get("preset")},
+        "dataset": {"source": task["dataset"], "classes": classes, "training_images": metrics.get("training_images")},
+        "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [-1, height, width, 3], "layout": "NHWC", "color": "RGB", "range": [0, 255]},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [-1, classes]},
         "input_size": [height, width],
         "preprocessing": {"decode": DECODE_SEMANTICS, "resize": RESIZE_SEMANTICS, "normalization": normalization(model)},
@@ -87,9 +91,13 @@ def build(*, name: str, run_config: dict, labels: dict, metrics: dict, model, pa
         "signature_defs": signature_defs,
         "onnx": onnx_info,
         "metrics": {key: metrics[key] for key in METRIC_KEYS if key in metrics},
-        "training": {"seconds": metrics.get("train_seconds"), "images_per_second": metrics.get("images_per_second"),
-                     "parameters": metrics.get("parameters"), "trainable_parameters": metrics.get("trainable_parameters"),
-                     "started": run_config.get("started")},
+        "training": {
+            "seconds": metrics.get("train_seconds"),
+            "images_per_second": metrics.get("images_per_second"),
+            "parameters": metrics.get("parameters"),
+            "trainable_parameters": metrics.get("trainable_parameters"),
+            "started": run_config.get("started"),
+        },
         "parity": parity,
         "framework_versions": versions(),
         **(extra or {}),
@@ -106,5 +114,5 @@ def without_nulls(value):
 
 
 def finish(card: dict, version: int, folder: Path) -> dict:
-    exported = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    exported = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     return without_nulls({**card, "version": version, "exported_at": exported, "artifacts": artifact_hashes(folder)})

@@ -32,12 +32,14 @@ def convert(module, path: Path, metadata: dict) -> None:
 
     frozen = convert_variables_to_constants_v2(module.serving_default.get_concrete_function())
     proto, _ = tf2onnx.convert.from_graph_def(
-        frozen.graph.as_graph_def(), input_names=[t.name for t in frozen.inputs],
-        output_names=[t.name for t in frozen.outputs], opset=OPSET)
+        frozen.graph.as_graph_def(), input_names=[t.name for t in frozen.inputs], output_names=[t.name for t in frozen.outputs], opset=OPSET
+    )
     _rename(proto, {frozen.inputs[0].name: INPUT_NAME, frozen.outputs[0].name: OUTPUT_NAME})
     if [i.name for i in proto.graph.input] != [INPUT_NAME] or [o.name for o in proto.graph.output] != [OUTPUT_NAME]:
-        raise RuntimeError(f"tf2onnx produced inputs {[i.name for i in proto.graph.input]} and outputs "
-                           f"{[o.name for o in proto.graph.output]}; expected {INPUT_NAME} -> {OUTPUT_NAME}")
+        raise RuntimeError(
+            f"tf2onnx produced inputs {[i.name for i in proto.graph.input]} and outputs "
+            f"{[o.name for o in proto.graph.output]}; expected {INPUT_NAME} -> {OUTPUT_NAME}"
+        )
     # Name the dynamic batch dimension on both ends (tf2onnx calls it unk__N).
     for value in (*proto.graph.input, *proto.graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = "batch"
@@ -67,9 +69,9 @@ def read_metadata(path: Path) -> dict:
     for entry in proto.metadata_props:
         if entry.key.startswith(METADATA_PREFIX):
             try:
-                metadata[entry.key[len(METADATA_PREFIX):]] = json.loads(entry.value)
+                metadata[entry.key[len(METADATA_PREFIX) :]] = json.loads(entry.value)
             except json.JSONDecodeError:
-                metadata[entry.key[len(METADATA_PREFIX):]] = entry.value
+                metadata[entry.key[len(METADATA_PREFIX) :]] = entry.value
     return metadata
 
 
@@ -82,6 +84,5 @@ def session(path: Path):
 
 
 def run(session, pixels: np.ndarray, batch: int = 64) -> np.ndarray:
-    outputs = [session.run([OUTPUT_NAME], {INPUT_NAME: pixels[i:i + batch].astype(np.float32)})[0]
-               for i in range(0, len(pixels), batch)]
+    outputs = [session.run([OUTPUT_NAME], {INPUT_NAME: pixels[i : i + batch].astype(np.float32)})[0] for i in range(0, len(pixels), batch)]
     return np.concatenate(outputs)

@@ -111,11 +111,12 @@ def check_onnx_against_keras(keras_probabilities: np.ndarray, onnx_probabilities
     difference = float(np.abs(keras_probabilities - onnx_probabilities).max())
     disagreeing, ties = _top1_disagreements(keras_probabilities, onnx_probabilities)
     disagreements = len(disagreeing)
-    result = {"inputs": len(keras_probabilities), "max_abs_difference": difference,
-              "top1_disagreements": disagreements, "top1_ties": ties}
+    result = {"inputs": len(keras_probabilities), "max_abs_difference": difference, "top1_disagreements": disagreements, "top1_ties": ties}
     if difference > MAX_PROBABILITY_DIFFERENCE or disagreements:
-        raise ParityError(f"ONNX Runtime does not reproduce Keras: max |difference| {difference:.3g} "
-                          f"(limit {MAX_PROBABILITY_DIFFERENCE:g}), {disagreements} top-1 disagreements of {len(keras_probabilities)}")
+        raise ParityError(
+            f"ONNX Runtime does not reproduce Keras: max |difference| {difference:.3g} "
+            f"(limit {MAX_PROBABILITY_DIFFERENCE:g}), {disagreements} top-1 disagreements of {len(keras_probabilities)}"
+        )
     return result
 
 
@@ -148,7 +149,9 @@ def check_classify_against_shared_path(saved, onnx_session, samples: Samples) ->
     }
     if disagreements:
         detail = ", ".join(samples.formats[i] for i in disagreeing[:5])
-        raise ParityError(f"the SavedModel's classify signature and the shared decode + resize + ONNX path disagree "
-                          f"on the top-1 class of {disagreements} of {len(samples.encoded)} images ({detail}); "
-                          f"largest pixel difference {result['max_pixel_difference']:.0f}")
+        raise ParityError(
+            f"the SavedModel's classify signature and the shared decode + resize + ONNX path disagree "
+            f"on the top-1 class of {disagreements} of {len(samples.encoded)} images ({detail}); "
+            f"largest pixel difference {result['max_pixel_difference']:.0f}"
+        )
     return result

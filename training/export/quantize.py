@@ -29,7 +29,7 @@ def quantize(float_path: Path, int8_path: Path, calibration: np.ndarray) -> None
 
     class Reader(quantization.CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([{INPUT_NAME: calibration[i:i + 32].astype(np.float32)} for i in range(0, len(calibration), 32)])
+            self.batches = iter([{INPUT_NAME: calibration[i : i + 32].astype(np.float32)} for i in range(0, len(calibration), 32)])
 
         def get_next(self):
             return next(self.batches, None)
@@ -38,8 +38,14 @@ def quantize(float_path: Path, int8_path: Path, calibration: np.ndarray) -> None
         prepared = Path(scratch) / "prepared.onnx"
         quantization.shape_inference.quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
         quantization.quantize_static(
-            str(prepared), str(int8_path), Reader(), quant_format=quantization.QuantFormat.QDQ, per_channel=True,
-            activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8)
+            str(prepared),
+            str(int8_path),
+            Reader(),
+            quant_format=quantization.QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=quantization.QuantType.QInt8,
+            weight_type=quantization.QuantType.QInt8,
+        )
     # Keep the float model's contract (labels, input size, preprocessing) in the variant's metadata.
     source, target = onnx.load(str(float_path)), onnx.load(str(int8_path))
     del target.metadata_props[:]

@@ -24,8 +24,17 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from training.contract import (CLASSIFY_INPUT, CLASSIFY_OUTPUTS, CLASSIFY_SIGNATURE, INPUT_NAME, OUTPUT_NAME, SERVING_SIGNATURE,
-                               SIGNATURES, STORE_MODULE, classify_k)
+from training.contract import (
+    CLASSIFY_INPUT,
+    CLASSIFY_OUTPUTS,
+    CLASSIFY_SIGNATURE,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    SERVING_SIGNATURE,
+    SIGNATURES,
+    STORE_MODULE,
+    classify_k,
+)
 
 LABELS_ASSET = "labels.txt"
 NAMES_ASSET = "names.txt"
@@ -77,8 +86,9 @@ class ServingModule(tf.Module):
 
     def _preprocess(self, images):
         size = (self.height, self.width)
-        return tf.map_fn(lambda data: decode_and_resize(data, size), images,
-                         fn_output_signature=tf.TensorSpec([self.height, self.width, 3], tf.float32))
+        return tf.map_fn(
+            lambda data: decode_and_resize(data, size), images, fn_output_signature=tf.TensorSpec([self.height, self.width, 3], tf.float32)
+        )
 
     def _classify(self, images):
         probabilities = self._probabilities(self._preprocess(images))
@@ -116,6 +126,7 @@ def signature_defs(path: Path) -> dict:
 
     saved = saved_model_pb2.SavedModel.FromString((Path(path) / "saved_model.pb").read_bytes())
     definitions = saved.meta_graphs[0].signature_def
-    return {name: json_format.MessageToDict(definitions[name], preserving_proto_field_name=True,
-                                            always_print_fields_with_no_presence=True)
-            for name in SIGNATURES}
+    return {
+        name: json_format.MessageToDict(definitions[name], preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+        for name in SIGNATURES
+    }

@@ -61,8 +61,9 @@ def _auto_model(config, directory, num_classes: int):
     import autokeras as ak
 
     options = dict(config.model)
-    common = dict(max_trials=config.max_trials or 100, directory=str(directory), project_name="search",
-                  overwrite=False, seed=config.seed, objective="val_loss")
+    common = dict(
+        max_trials=config.max_trials or 100, directory=str(directory), project_name="search", overwrite=False, seed=config.seed, objective="val_loss"
+    )
     if not options:
         # The study's setting: the stock ImageClassifier and its whole search space.
         return ak.ImageClassifier(num_classes=num_classes, **common)
@@ -70,8 +71,7 @@ def _auto_model(config, directory, num_classes: int):
     if unknown:
         raise ValueError(f"task {config.name}: autokeras has no option {', '.join(unknown)}; options: augment, block_type, normalize")
     image = ak.ImageInput()
-    x = ak.ImageBlock(block_type=options.get("block_type"), normalize=options.get("normalize", True),
-                      augment=options.get("augment"))(image)
+    x = ak.ImageBlock(block_type=options.get("block_type"), normalize=options.get("normalize", True), augment=options.get("augment"))(image)
     head = ak.ClassificationHead(num_classes=num_classes)(x)
     return ak.AutoModel(inputs=image, outputs=head, **common)
 
@@ -79,14 +79,17 @@ def _auto_model(config, directory, num_classes: int):
 def trial_summary(tuner) -> list[dict]:
     trials = []
     for trial in tuner.oracle.trials.values():
-        trials.append({
-            "trial_id": trial.trial_id,
-            "status": str(trial.status),
-            "score": None if trial.score is None else float(trial.score),
-            "best_step": trial.best_step,
-            "hyperparameters": {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
-                                for k, v in trial.hyperparameters.values.items()},
-        })
+        trials.append(
+            {
+                "trial_id": trial.trial_id,
+                "status": str(trial.status),
+                "score": None if trial.score is None else float(trial.score),
+                "best_step": trial.best_step,
+                "hyperparameters": {
+                    k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in trial.hyperparameters.values.items()
+                },
+            }
+        )
     return trials
 
 
@@ -103,9 +106,12 @@ def search(config, dataset, run, options):
     started = time.perf_counter()
     with open(run / "search.log", "a") as search_log, contextlib.redirect_stdout(_Tee(sys.stdout, search_log)):
         model.fit(
-            dataset.train.images.astype(np.float32), one_hot[dataset.train.labels],
+            dataset.train.images.astype(np.float32),
+            one_hot[dataset.train.labels],
             validation_data=(dataset.validation.images.astype(np.float32), one_hot[dataset.validation.labels]),
-            epochs=config.epochs, batch_size=config.batch_size, callbacks=[budget, recorder],
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            callbacks=[budget, recorder],
             verbose=options.verbose if options.verbose != "auto" else 2,
         )
     seconds = time.perf_counter() - started
@@ -116,8 +122,13 @@ def search(config, dataset, run, options):
     inputs = keras.Input(shape=(*config.input_size, 3), dtype="float32", name=INPUT_NAME)
     outputs = keras.layers.Identity(name=OUTPUT_NAME)(best(inputs))
     wrapped = keras.Model(inputs, outputs, name=f"{config.name}_autokeras")
-    return FitResult(wrapped, recorder.history, recorder.train_seconds, len(dataset.train) * len(recorder.history),
-                     {"trials": len(trials), "search_seconds": round(seconds, 3), "budget_exhausted": budget.exhausted})
+    return FitResult(
+        wrapped,
+        recorder.history,
+        recorder.train_seconds,
+        len(dataset.train) * len(recorder.history),
+        {"trials": len(trials), "search_seconds": round(seconds, 3), "budget_exhausted": budget.exhausted},
+    )
 
 
 def plain_keras(model: keras.Model, sample: np.ndarray) -> keras.Model:

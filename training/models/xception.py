@@ -102,7 +102,7 @@ def split_for_bottleneck(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     features = keras.Model(inputs, base(preprocess(inputs), training=False), name="features")
     head_input = keras.Input(shape=base.output.shape[1:], name="features")
     x = head_input
-    for layer in model.layers[model.layers.index(base) + 1:]:
+    for layer in model.layers[model.layers.index(base) + 1 :]:
         x = layer(x)
     return features, keras.Model(head_input, x, name="head")
 

@@ -10,18 +10,42 @@ and the server decodes and resizes them. Errors of both protocols are one family
 """
 
 from imgclf_client import errors as _errors
-from imgclf_client.errors import (APIConnectionError, APITimeoutError, AuthenticationError, ImgclfError, InvalidInputError,
-                                  ModelNotFoundError, OverloadedError, ServerError, UnavailableError)
+from imgclf_client.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    ImgclfError,
+    InvalidInputError,
+    ModelNotFoundError,
+    OverloadedError,
+    ServerError,
+    UnavailableError,
+)
 from imgclf_client.grpc_client import AsyncGrpcClient, GrpcClient
 from imgclf_client.http_client import AsyncHttpClient, HttpClient
 from imgclf_client.results import Classification, ClassifyResult, Health, ModelInfo, PredictResult
 from imgclf_client.retry import RetryPolicy
 
 __all__ = [
-    "HttpClient", "AsyncHttpClient", "GrpcClient", "AsyncGrpcClient", "RetryPolicy",
-    "Classification", "ClassifyResult", "PredictResult", "ModelInfo", "Health",
-    "ImgclfError", "InvalidInputError", "ModelNotFoundError", "AuthenticationError", "ServerError",
-    "UnavailableError", "OverloadedError", "APIConnectionError", "APITimeoutError",
+    "HttpClient",
+    "AsyncHttpClient",
+    "GrpcClient",
+    "AsyncGrpcClient",
+    "RetryPolicy",
+    "Classification",
+    "ClassifyResult",
+    "PredictResult",
+    "ModelInfo",
+    "Health",
+    "ImgclfError",
+    "InvalidInputError",
+    "ModelNotFoundError",
+    "AuthenticationError",
+    "ServerError",
+    "UnavailableError",
+    "OverloadedError",
+    "APIConnectionError",
+    "APITimeoutError",
 ]
 
 

@@ -45,8 +45,9 @@ def _classify(args) -> int:
                 print(f"{path}: error: {error.message}", file=sys.stderr)
                 answers.append({"image": path, "error": error.message})
                 continue
-            answers.append({"image": path, "model": result.model, "version": result.version,
-                            "classes": [dataclasses.asdict(c) for c in result.predictions[0]]})
+            answers.append(
+                {"image": path, "model": result.model, "version": result.version, "classes": [dataclasses.asdict(c) for c in result.predictions[0]]}
+            )
             rows.append((path, result))
     if args.json:
         print(json.dumps(answers, indent=2))
@@ -71,8 +72,11 @@ def _models(args) -> int:
     print(f"{'model':<28} {'versions':<10} {'input':<8} {'classes':>7}  {'val_top1':>8}  task")
     for m in models:
         top1 = m.metrics.get("val_top1")
-        print(f"{m.name + (' *' if m.default else ''):<28} {','.join(map(str, m.versions)):<10} {'%dx%d' % m.input_size:<8} "
-              f"{m.num_classes:>7}  {'-' if top1 is None else f'{top1:.1%}':>8}  {m.task}")
+        size = "x".join(map(str, m.input_size))
+        print(
+            f"{m.name + (' *' if m.default else ''):<28} {','.join(map(str, m.versions)):<10} {size:<8} "
+            f"{m.num_classes:>7}  {'-' if top1 is None else f'{top1:.1%}':>8}  {m.task}"
+        )
     return 0
 
 

@@ -70,8 +70,9 @@ def deprecated(name: str, module: str):
     if name not in DEPRECATED:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     replacement = DEPRECATED[name]
-    warnings.warn(f"{module}.{name} is deprecated and will be removed in the next release; use {replacement.__name__}",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"{module}.{name} is deprecated and will be removed in the next release; use {replacement.__name__}", DeprecationWarning, stacklevel=3
+    )
     return replacement
 
 
@@ -99,9 +100,15 @@ def for_http_status(status: int, message: str, retry_after_header: str | None = 
 
 
 GRPC_CODES = {
-    "INVALID_ARGUMENT": InvalidInputError, "RESOURCE_EXHAUSTED": InvalidInputError, "OUT_OF_RANGE": InvalidInputError,
-    "FAILED_PRECONDITION": InvalidInputError, "NOT_FOUND": ModelNotFoundError, "UNAUTHENTICATED": AuthenticationError,
-    "PERMISSION_DENIED": AuthenticationError, "UNAVAILABLE": UnavailableError, "DEADLINE_EXCEEDED": APITimeoutError,
+    "INVALID_ARGUMENT": InvalidInputError,
+    "RESOURCE_EXHAUSTED": InvalidInputError,
+    "OUT_OF_RANGE": InvalidInputError,
+    "FAILED_PRECONDITION": InvalidInputError,
+    "NOT_FOUND": ModelNotFoundError,
+    "UNAUTHENTICATED": AuthenticationError,
+    "PERMISSION_DENIED": AuthenticationError,
+    "UNAVAILABLE": UnavailableError,
+    "DEADLINE_EXCEEDED": APITimeoutError,
 }
 
 

@@ -67,9 +67,11 @@ def _arrays(pixels) -> list[pb.PixelArray]:
 
 
 def _classified(response: pb.ClassifyResponse) -> ClassifyResult:
-    return ClassifyResult(response.model_spec.name, int(response.model_spec.version),
-                          [[Classification(c.class_index, c.label, c.name, float(c.score)) for c in image.classes]
-                           for image in response.results])
+    return ClassifyResult(
+        response.model_spec.name,
+        int(response.model_spec.version),
+        [[Classification(c.class_index, c.label, c.name, float(c.score)) for c in image.classes] for image in response.results],
+    )
 
 
 def _probabilities(response: pb.ClassifyResponse, num_classes: int) -> PredictResult:
@@ -83,10 +85,21 @@ def _probabilities(response: pb.ClassifyResponse, num_classes: int) -> PredictRe
 
 def model_info(meta: pb.ModelMetadata, default: str | None = None) -> ModelInfo:
     preprocessing = {key: value for key, value in (("decode", meta.decode), ("resize", meta.resize), ("normalization", meta.normalization)) if value}
-    return ModelInfo(name=meta.name, version=int(meta.version), versions=[int(v) for v in meta.versions],
-                     input_size=(int(meta.input_height), int(meta.input_width)), num_classes=int(meta.num_classes),
-                     labels=list(meta.labels), names=list(meta.names), task=meta.task, dataset=meta.dataset, runtime=meta.runtime,
-                     preprocessing=preprocessing, metrics=dict(meta.metrics), default=meta.name == default)
+    return ModelInfo(
+        name=meta.name,
+        version=int(meta.version),
+        versions=[int(v) for v in meta.versions],
+        input_size=(int(meta.input_height), int(meta.input_width)),
+        num_classes=int(meta.num_classes),
+        labels=list(meta.labels),
+        names=list(meta.names),
+        task=meta.task,
+        dataset=meta.dataset,
+        runtime=meta.runtime,
+        preprocessing=preprocessing,
+        metrics=dict(meta.metrics),
+        default=meta.name == default,
+    )
 
 
 class GrpcClient:
@@ -96,13 +109,21 @@ class GrpcClient:
     ...     result = client.classify("cat.jpg")
     """
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float = 30.0, retries: int | RetryPolicy = 3,
-                 metadata: dict | None = None, token: str | None = None, tls: bool = False, ca_file: str | None = None):
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float = 30.0,
+        retries: int | RetryPolicy = 3,
+        metadata: dict | None = None,
+        token: str | None = None,
+        tls: bool = False,
+        ca_file: str | None = None,
+    ):
         self.target, self.timeout, self.retry = target, timeout, policy(retries)
         self._metadata = _metadata(metadata, token)
         credentials = _credentials(tls, ca_file)
-        self._channel = (grpc.secure_channel(target, credentials, MESSAGE_LIMITS) if credentials
-                         else grpc.insecure_channel(target, MESSAGE_LIMITS))
+        self._channel = grpc.secure_channel(target, credentials, MESSAGE_LIMITS) if credentials else grpc.insecure_channel(target, MESSAGE_LIMITS)
         self._stub = pb_grpc.ClassifierServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -112,6 +133,7 @@ class GrpcClient:
                 return method(request, timeout=self.timeout, metadata=self._metadata)
             except grpc.RpcError as error:
                 raise _error(error, self.target) from None
+
         return self.retry.call(once)
 
     def classify(self, images, model: str | None = None, version: int | None = None, top_k: int = 5) -> ClassifyResult:
@@ -139,7 +161,7 @@ class GrpcClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "GrpcClient":
+    def __enter__(self) -> GrpcClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -149,13 +171,23 @@ class GrpcClient:
 class AsyncGrpcClient:
     """`GrpcClient` for asyncio (grpc.aio): the same methods, awaited."""
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float = 30.0, retries: int | RetryPolicy = 3,
-                 metadata: dict | None = None, token: str | None = None, tls: bool = False, ca_file: str | None = None):
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float = 30.0,
+        retries: int | RetryPolicy = 3,
+        metadata: dict | None = None,
+        token: str | None = None,
+        tls: bool = False,
+        ca_file: str | None = None,
+    ):
         self.target, self.timeout, self.retry = target, timeout, policy(retries)
         self._metadata = _metadata(metadata, token)
         credentials = _credentials(tls, ca_file)
-        self._channel = (grpc.aio.secure_channel(target, credentials, MESSAGE_LIMITS) if credentials
-                         else grpc.aio.insecure_channel(target, MESSAGE_LIMITS))
+        self._channel = (
+            grpc.aio.secure_channel(target, credentials, MESSAGE_LIMITS) if credentials else grpc.aio.insecure_channel(target, MESSAGE_LIMITS)
+        )
         self._stub = pb_grpc.ClassifierServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -165,6 +197,7 @@ class AsyncGrpcClient:
                 return await method(request, timeout=self.timeout, metadata=self._metadata)
             except grpc.RpcError as error:
                 raise _error(error, self.target) from None
+
         return await self.retry.call_async(once)
 
     async def classify(self, images, model: str | None = None, version: int | None = None, top_k: int = 5) -> ClassifyResult:
@@ -192,7 +225,7 @@ class AsyncGrpcClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def __aenter__(self) -> "AsyncGrpcClient":
+    async def __aenter__(self) -> AsyncGrpcClient:
         return self
 
     async def __aexit__(self, *exc) -> None:

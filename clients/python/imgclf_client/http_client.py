@@ -19,8 +19,7 @@ def _options(url: str, timeout: float, headers: dict | None, token: str | None, 
     all_headers = dict(headers or {})
     if token:
         all_headers["Authorization"] = f"Bearer {token}"
-    return {"base_url": url.rstrip("/"), "timeout": timeout, "headers": all_headers,
-            "verify": ca_file if ca_file else verify}
+    return {"base_url": url.rstrip("/"), "timeout": timeout, "headers": all_headers, "verify": ca_file if ca_file else verify}
 
 
 def _model_fields(model, version) -> dict:
@@ -28,8 +27,11 @@ def _model_fields(model, version) -> dict:
 
 
 def _classify_body(images, model, version, top_k) -> dict:
-    return {"images": [base64.b64encode(blob).decode("ascii") for blob in inputs.encode_all(images)],
-            "top_k": inputs.check_top_k(top_k), **_model_fields(model, version)}
+    return {
+        "images": [base64.b64encode(blob).decode("ascii") for blob in inputs.encode_all(images)],
+        "top_k": inputs.check_top_k(top_k),
+        **_model_fields(model, version),
+    }
 
 
 def _predict_body(pixels, model, version) -> dict:
@@ -56,9 +58,11 @@ def _transport_error(error: httpx.HTTPError, url: str) -> errors.ImgclfError:
 
 
 def _classified(answer: dict) -> ClassifyResult:
-    return ClassifyResult(answer["model"], int(answer["version"]),
-                          [[Classification(int(c["class_index"]), c["label"], c["name"], float(c["score"])) for c in image]
-                           for image in answer["predictions"]])
+    return ClassifyResult(
+        answer["model"],
+        int(answer["version"]),
+        [[Classification(int(c["class_index"]), c["label"], c["name"], float(c["score"])) for c in image] for image in answer["predictions"]],
+    )
 
 
 def _predicted(answer: dict) -> PredictResult:
@@ -68,13 +72,20 @@ def _predicted(answer: dict) -> PredictResult:
 def model_info(entry: dict, default: str | None = None) -> ModelInfo:
     preprocessing = entry.get("preprocessing") or {}
     return ModelInfo(
-        name=entry["name"], version=int(entry.get("version") or max(entry["versions"])), versions=[int(v) for v in entry["versions"]],
-        input_size=tuple(entry["input_size"]), num_classes=int(entry["num_classes"]),
-        labels=list(entry.get("labels") or []), names=list(entry.get("names") or []),
-        task=str((entry.get("task") or {}).get("name", "")), dataset=str((entry.get("dataset") or {}).get("source", "")),
-        runtime=entry.get("runtime", ""), preprocessing={k: str(preprocessing[k]) for k in PREPROCESSING if preprocessing.get(k)},
+        name=entry["name"],
+        version=int(entry.get("version") or max(entry["versions"])),
+        versions=[int(v) for v in entry["versions"]],
+        input_size=tuple(entry["input_size"]),
+        num_classes=int(entry["num_classes"]),
+        labels=list(entry.get("labels") or []),
+        names=list(entry.get("names") or []),
+        task=str((entry.get("task") or {}).get("name", "")),
+        dataset=str((entry.get("dataset") or {}).get("source", "")),
+        runtime=entry.get("runtime", ""),
+        preprocessing={k: str(preprocessing[k]) for k in PREPROCESSING if preprocessing.get(k)},
         metrics={k: float(v) for k, v in (entry.get("metrics") or {}).items() if isinstance(v, (int, float))},
-        default=bool(entry.get("default")) or entry["name"] == default)
+        default=bool(entry.get("default")) or entry["name"] == default,
+    )
 
 
 class HttpClient:
@@ -84,8 +95,17 @@ class HttpClient:
     ...     result = client.classify("cat.jpg", top_k=3)
     """
 
-    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0, retries: int | RetryPolicy = 3,
-                 headers: dict | None = None, token: str | None = None, ca_file: str | None = None, verify: bool = True):
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float = 30.0,
+        retries: int | RetryPolicy = 3,
+        headers: dict | None = None,
+        token: str | None = None,
+        ca_file: str | None = None,
+        verify: bool = True,
+    ):
         self.url, self.retry = url, policy(retries)
         self._http = httpx.Client(**_options(url, timeout, headers, token, ca_file, verify))
 
@@ -96,6 +116,7 @@ class HttpClient:
             except httpx.HTTPError as error:
                 raise _transport_error(error, self.url) from None
             return _answer(response)
+
         return self.retry.call(once)
 
     def classify(self, images, model: str | None = None, version: int | None = None, top_k: int = 5) -> ClassifyResult:
@@ -117,12 +138,13 @@ class HttpClient:
                 return self._http.get(path).status_code == 200
             except httpx.HTTPError:
                 return False
+
         return Health(live=probe("/livez"), ready=probe("/readyz"))
 
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "HttpClient":
+    def __enter__(self) -> HttpClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -136,8 +158,17 @@ class AsyncHttpClient:
     ...     result = await client.classify(["a.jpg", "b.png"])
     """
 
-    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0, retries: int | RetryPolicy = 3,
-                 headers: dict | None = None, token: str | None = None, ca_file: str | None = None, verify: bool = True):
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float = 30.0,
+        retries: int | RetryPolicy = 3,
+        headers: dict | None = None,
+        token: str | None = None,
+        ca_file: str | None = None,
+        verify: bool = True,
+    ):
         self.url, self.retry = url, policy(retries)
         self._http = httpx.AsyncClient(**_options(url, timeout, headers, token, ca_file, verify))
 
@@ -148,6 +179,7 @@ class AsyncHttpClient:
             except httpx.HTTPError as error:
                 raise _transport_error(error, self.url) from None
             return _answer(response)
+
         return await self.retry.call_async(once)
 
     async def classify(self, images, model: str | None = None, version: int | None = None, top_k: int = 5) -> ClassifyResult:
@@ -169,12 +201,13 @@ class AsyncHttpClient:
                 return (await self._http.get(path)).status_code == 200
             except httpx.HTTPError:
                 return False
+
         return Health(live=await probe("/livez"), ready=await probe("/readyz"))
 
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> "AsyncHttpClient":
+    async def __aenter__(self) -> AsyncHttpClient:
         return self
 
     async def __aexit__(self, *exc) -> None:

@@ -43,17 +43,20 @@ def encode(image, index: int = 0) -> bytes:
         buffer = io.BytesIO()
         image.save(buffer, "PNG")
         return buffer.getvalue()
-    raise InvalidInputError(f"{where}: expected a path, bytes, a binary file object, a PIL image or a numpy array, "
-                            f"got {type(image).__name__}")
+    raise InvalidInputError(f"{where}: expected a path, bytes, a binary file object, a PIL image or a numpy array, got {type(image).__name__}")
 
 
 def encode_all(images) -> list[bytes]:
-    if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray)) or hasattr(images, "read") \
-            or type(images).__module__.startswith("PIL."):
+    if (
+        isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray))
+        or hasattr(images, "read")
+        or type(images).__module__.startswith("PIL.")
+    ):
         images = [images]
     if not isinstance(images, Iterable):
-        raise InvalidInputError("images must be a path, bytes, a binary file object, a PIL image or a numpy array, "
-                                f"or a list of them; got {type(images).__name__}")
+        raise InvalidInputError(
+            f"images must be a path, bytes, a binary file object, a PIL image or a numpy array, or a list of them; got {type(images).__name__}"
+        )
     blobs = [encode(image, index) for index, image in enumerate(images)]
     if not blobs:
         raise InvalidInputError("no images given")
