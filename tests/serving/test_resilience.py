@@ -279,11 +279,12 @@ def test_work_past_its_deadline_is_dropped_before_the_model(guarded):
 def test_work_of_a_client_that_went_away_is_dropped_before_the_model(guarded):
     images_before = metric(guarded, "imgclf_model_images_total", model=MODEL)
     cancelled_before = metric(guarded, "imgclf_requests_total", model=MODEL, protocol="http", outcome="cancelled")
-    files = [("image", (f"{i}.jpg", blob, "image/jpeg")) for i, blob in enumerate(SLOW)]
+    # 24 photo-sized images a request: far more work than the 0.05 s these clients wait for an answer.
+    files = [("image", (f"{i}.jpg", blob, "image/jpeg")) for i, blob in enumerate(SLOW * 2)]
 
     async def burst():
         context = ssl.create_default_context(cafile=guarded.cert)
-        async with httpx.AsyncClient(verify=context, timeout=httpx.Timeout(10, read=0.15)) as http:
+        async with httpx.AsyncClient(verify=context, timeout=httpx.Timeout(10, read=0.05)) as http:
 
             async def one():
                 try:
@@ -299,7 +300,7 @@ def test_work_of_a_client_that_went_away_is_dropped_before_the_model(guarded):
     assert "gone" in outcomes, outcomes
     assert metric(guarded, "imgclf_requests_total", model=MODEL, protocol="http", outcome="cancelled") - cancelled_before >= 1
     # The requests already running finished on the model; the queued ones of the clients that left never got there.
-    assert metric(guarded, "imgclf_model_images_total", model=MODEL) - images_before < admitted * len(SLOW)
+    assert metric(guarded, "imgclf_model_images_total", model=MODEL) - images_before < admitted * len(files)
 
 
 # -- hot model updates --------------------------------------------------------------------------
