@@ -438,14 +438,37 @@ def test_a_killed_worker_is_replaced_and_only_its_requests_fail_retryably(guarde
 
 
 def test_sigterm_finishes_every_accepted_request_and_exits_0(guarded):
+    # One long call (40 nine-megapixel PNGs: about 2 s of decoding) surely accepted before the
+    # signal, besides two streams of calls that run into it at whatever point they happen to be.
+    long: dict = {}
+    side = 3000
+    y, x = np.mgrid[0:side, 0:side]
+    buffer = io.BytesIO()
+    Image.fromarray(np.stack([x * 255 // side, y * 255 // side, (x + y) * 127 // side], axis=2).astype(np.uint8)).save(buffer, "PNG")
+    huge = [buffer.getvalue()] * 40
+
+    def send_long():
+        start = time.monotonic()
+        try:
+            with clients(guarded)[1] as client:
+                long["outcome"] = ("ok", client.classify(huge))
+        except Exception as error:  # noqa: BLE001 - recorded for the test to judge
+            long["outcome"] = ("error", error)
+        long["span"] = (start, time.monotonic())
+
     with Stream(guarded, images=SLOW) as stream, Stream(guarded, images=SLOW[:6]) as other:
-        time.sleep(2)
+        time.sleep(1.5)
+        sender = threading.Thread(target=send_long)
+        sender.start()
+        time.sleep(0.5)
         guarded.process.send_signal(signal.SIGTERM)  # To `bentoml serve` alone, as `kill PID` or a container stop does.
         signalled = time.monotonic()
         code = guarded.process.wait(timeout=40)
+        sender.join(30)
     assert code == 0, guarded.output()
-    # Requests in flight when the signal came were answered.
-    assert any(kind == "ok" and start < signalled < end for run in (stream, other) for (kind, _), (start, end) in zip(run.outcomes, run.spans))
+    # The call in flight when the signal came was answered, and answered right.
+    assert long["span"][0] < signalled < long["span"][1], (long, signalled)
+    assert long["outcome"][0] == "ok" and len(long["outcome"][1]) == len(huge), long["outcome"]
     for run in (stream, other):
         assert sum(kind == "ok" for kind, _ in run.outcomes) >= 2
         for error in run.errors():
