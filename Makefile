@@ -6,15 +6,24 @@ BIN := $(VENV)/bin
 export IMGCLF_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo examples serve browser lint test bench load-tools soak fuzz clean
+.PHONY: venv serving-requirements demo examples serve browser lint test bench load-tools soak fuzz clean
 
 venv: $(VENV)/.installed
 
+# Everything: the core and every extra (serve, serve-tf, train, test), and the client SDK.
 $(VENV)/.installed: pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]" -e ./clients/python
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[serve,serve-tf,train,test]" -e ./clients/python
 	touch $@
+
+# serving/requirements.txt (what a bento installs): the core and the `serve` extra, resolved at
+# constraints.txt's pins in a scratch venv.
+serving-requirements:
+	rm -rf build/serve-venv && $(PYTHON) -m venv build/serve-venv
+	build/serve-venv/bin/pip install --quiet -c constraints.txt ".[serve]"
+	(sed -n '1,3p' serving/requirements.txt; build/serve-venv/bin/pip freeze --exclude imgclf) > build/requirements.txt
+	mv build/requirements.txt serving/requirements.txt && rm -rf build/serve-venv
 
 demo: venv
 	$(BIN)/python -m training list

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -141,6 +142,7 @@ def load_version(name: str, version: int, path: Path, card: dict, settings: Sett
 
 
 def _load_version(name: str, version: int, path: Path, card: dict, settings: Settings) -> ServedModel:
+    started = time.perf_counter()
     labels = json.loads(verified_bytes(path, card, "labels.json"))
     run_alone = None
     if name in settings.tensorflow_models:
@@ -154,13 +156,23 @@ def _load_version(name: str, version: int, path: Path, card: dict, settings: Set
         if 0 < settings.onnx_threads < (os.cpu_count() or 1):
             run_alone = _onnx_runner(onnx_model, 0)
     model = ServedModel(name, version, path, card, labels["class_ids"], labels["class_names"], runtime, run, run_alone)
+    loaded = time.perf_counter()
     # Warm up, so that the first request does not pay for the first run's allocations, up to the
     # largest batch a call can get: ONNX Runtime's memory arena then has its full size from the
     # start instead of growing under load (which a soak run read as a leak).
     for batch in sorted({1, 8, settings.max_batch}):
         for alone in (False, True) if run_alone else (False,):
             _check_answers(model, model.predict(np.full((batch, *model.input_size, 3), 127.0, np.float32), alone), batch)
-    log.info("loaded %s version %d (%s, %d classes, input %dx%d)", name, version, runtime, model.num_classes, *model.input_size)
+    log.info(
+        "loaded %s version %d (%s, %d classes, input %dx%d) in %.2f s, warm-up %.2f s",
+        name,
+        version,
+        runtime,
+        model.num_classes,
+        *model.input_size,
+        time.perf_counter() - started,
+        time.perf_counter() - loaded,
+    )
     return model
 
 
@@ -191,23 +203,35 @@ class ModelRepository:
         self.refused: dict[tuple[str, int], tuple] = {}  # Versions that failed their checks, and their folder's state then.
 
     @classmethod
-    def from_store(cls, settings: Settings) -> ModelRepository:
-        """Loads the configured models (default: the latest version(s) of every imgclf model in the store)."""
-        available = _stored_versions()
+    @staticmethod
+    def configured(settings: Settings, available: dict | None = None) -> tuple[dict[str, set[int]], list[str]]:
+        """(pinned versions by name, names that follow the store) of what IMGCLF_MODELS asks for, each
+        checked against the store; `ModelNotFound` names what is missing. Cheap: no model is loaded,
+        so `serving.service` calls it at import, and `bentoml serve` fails before starting workers."""
+        available = _stored_versions() if available is None else available
         pinned: dict[str, set[int]] = {}
-        followed = []
+        followed: list[str] = []
         for entry in settings.models or tuple(sorted(available)):
             name, _, version = entry.partition(":")
             if name not in available:
-                raise ModelNotFound(f"model {name!r} is not in the BentoML store; exported models: {', '.join(sorted(available)) or 'none'}")
+                raise ModelNotFound(
+                    f"IMGCLF_MODELS: model {name!r} is not in the BentoML store; exported models: {', '.join(sorted(available)) or 'none'}"
+                )
             if version and (not version.isdigit() or int(version) not in available[name]):
-                raise ModelNotFound(f"model {name} has no version {version}; versions: {sorted(available[name])}")
+                raise ModelNotFound(f"IMGCLF_MODELS: model {name} has no version {version}; versions: {sorted(available[name])}")
             if version:
                 pinned.setdefault(name, set()).add(int(version))
             elif name not in followed:
                 followed.append(name)
         if not pinned and not followed:
             raise ModelNotFound("the BentoML store holds no exported imgclf model: run `python -m training train ...` or `... export RUN_DIR` first")
+        return pinned, followed
+
+    @classmethod
+    def from_store(cls, settings: Settings) -> ModelRepository:
+        """Loads the configured models (default: the latest version(s) of every imgclf model in the store)."""
+        available = _stored_versions()
+        pinned, followed = cls.configured(settings, available)
         repository = cls({}, "", settings, tuple(followed))
         models: dict[str, dict[int, ServedModel]] = {}
         for name, versions in pinned.items():  # Named explicitly: a version that cannot be served stops the start.

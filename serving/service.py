@@ -18,6 +18,7 @@ import bentoml
 from serving.http_api import app
 from serving.repository import ModelRepository
 from serving.settings import Settings
+from serving.startup import CLOCK
 from serving.state import ServiceState, install
 
 log = logging.getLogger("imgclf.serving")
@@ -38,6 +39,9 @@ def _framework_config(settings: Settings) -> dict:
 
 
 SETTINGS = Settings.from_env()
+if SETTINGS.models:  # Named models missing from the store stop `bentoml serve` now, not each worker in a loop.
+    ModelRepository.configured(SETTINGS)
+CLOCK.mark("imports")
 
 
 @bentoml.service(name="imgclf", workers=SETTINGS.workers, traffic={"timeout": 60}, **_framework_config(SETTINGS))
@@ -49,6 +53,7 @@ class Classifier:
             # Served from a built bento: the models its bentofile named (and that it carries).
             settings = dataclasses.replace(settings, models=tuple(str(model.tag) for model in Classifier.bento.info.models))
         self.state = ServiceState(settings, ModelRepository.from_store(settings))
+        CLOCK.mark("models (load and warm-up)")
         install(self.state)
         self.grpc_server = None
         self.poller = None
@@ -62,6 +67,8 @@ class Classifier:
         self.grpc_server = await grpc_server.start(self.state, self.state.settings.grpc_port)
         self.poller = asyncio.get_running_loop().create_task(self.state.poll_models())
         self._chain_sigterm()
+        CLOCK.mark("gRPC server")
+        log.info("%s", CLOCK.summary())
 
     def _chain_sigterm(self) -> None:
         """On SIGTERM, before uvicorn's own handler stops HTTP: refuse new work on both protocols

@@ -34,6 +34,7 @@ This table is the one list of them; the README's copy is checked against it (tes
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 
 
@@ -99,10 +100,28 @@ def _tls_files() -> tuple[str | None, str | None]:
     cert, key = os.environ.get("IMGCLF_TLS_CERT_FILE") or None, os.environ.get("IMGCLF_TLS_KEY_FILE") or None
     if (cert is None) != (key is None):
         raise ValueError("set both IMGCLF_TLS_CERT_FILE and IMGCLF_TLS_KEY_FILE, or neither")
-    for name, path in (("IMGCLF_TLS_CERT_FILE", cert), ("IMGCLF_TLS_KEY_FILE", key)):
-        if path is not None and not os.path.isfile(path):
+    for name, path, kind in (("IMGCLF_TLS_CERT_FILE", cert, "CERTIFICATE"), ("IMGCLF_TLS_KEY_FILE", key, "PRIVATE KEY")):
+        if path is None:
+            continue
+        if not os.path.isfile(path):
             raise ValueError(f"{name} {path!r} is not a file")
+        try:
+            text = open(path, "rb").read()
+        except OSError as error:
+            raise ValueError(f"{name} {path!r} cannot be read: {error.strerror}") from None
+        if b"-----BEGIN " not in text or kind.encode() not in text:
+            raise ValueError(f"{name} {path!r} holds no PEM {kind.lower()}")
     return cert, key
+
+
+def _tensorflow_models() -> tuple[str, ...]:
+    models = _list("IMGCLF_TENSORFLOW_MODELS")
+    if models and importlib.util.find_spec("tensorflow") is None:
+        raise ValueError(
+            f"IMGCLF_TENSORFLOW_MODELS names {', '.join(models)}, but TensorFlow is not installed in this server: "
+            "install the serve-tf extra (pip install 'imgclf[serve-tf]') or unset IMGCLF_TENSORFLOW_MODELS"
+        )
+    return models
 
 
 def _list(name: str) -> tuple[str, ...]:
@@ -144,7 +163,7 @@ class Settings:
         return cls(
             models=_list("IMGCLF_MODELS"),
             default_model=os.environ.get("IMGCLF_DEFAULT_MODEL") or None,
-            tensorflow_models=_list("IMGCLF_TENSORFLOW_MODELS"),
+            tensorflow_models=_tensorflow_models(),
             prefer_int8=_flag("IMGCLF_PREFER_INT8", False),
             grpc_port=_int("IMGCLF_GRPC_PORT", 50051, 0),
             max_body_bytes=_int("IMGCLF_MAX_BODY_BYTES", cls.max_body_bytes, 1),

@@ -132,3 +132,29 @@ def test_the_readme_holds_the_settings_table_of_settings_py():
     assert start in readme and end in readme, "the README lost its settings-table markers"
     copy = readme.split(start, 1)[1].split(end, 1)[0]
     assert copy == table(), "README's settings table differs from serving/settings.py: paste serving.settings.table() between the markers"
+
+
+def test_tls_files_that_cannot_serve_are_named(monkeypatch, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a certificate")
+    (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n")
+    for cert, key, message in (
+        (tmp_path, tmp_path / "cert.pem", "IMGCLF_TLS_CERT_FILE .* is not a file"),
+        (tmp_path / "cert.pem", tmp_path / "missing.pem", "IMGCLF_TLS_KEY_FILE .* is not a file"),
+        (tmp_path / "notes.txt", tmp_path / "cert.pem", "IMGCLF_TLS_CERT_FILE .* holds no PEM certificate"),
+        (tmp_path / "cert.pem", tmp_path / "cert.pem", "IMGCLF_TLS_KEY_FILE .* holds no PEM private key"),
+    ):
+        monkeypatch.setenv("IMGCLF_TLS_CERT_FILE", str(cert))
+        monkeypatch.setenv("IMGCLF_TLS_KEY_FILE", str(key))
+        with pytest.raises(ValueError, match=message):
+            Settings.from_env()
+
+
+def test_the_tensorflow_runtime_without_tensorflow_names_the_extra(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setenv("IMGCLF_TENSORFLOW_MODELS", "digits-cnn")
+    assert Settings.from_env().tensorflow_models == ("digits-cnn",)  # TensorFlow is installed here.
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "tensorflow" else real(name, *args))
+    with pytest.raises(ValueError, match=r"IMGCLF_TENSORFLOW_MODELS names digits-cnn, but TensorFlow is not installed.*serve-tf"):
+        Settings.from_env()
