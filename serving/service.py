@@ -12,9 +12,11 @@ import asyncio
 import dataclasses
 import logging
 import signal
+import sys
 
 import bentoml
 
+from serving.errors import ServingError
 from serving.http_api import app
 from serving.repository import ModelRepository
 from serving.settings import Settings
@@ -22,6 +24,8 @@ from serving.startup import CLOCK
 from serving.state import ServiceState, install
 
 log = logging.getLogger("imgclf.serving")
+# BentoML shows its own loggers at INFO; ours (model loads, start-up times) join them.
+logging.getLogger("imgclf").setLevel(logging.INFO)
 
 
 def _framework_config(settings: Settings) -> dict:
@@ -38,9 +42,21 @@ def _framework_config(settings: Settings) -> dict:
     return config
 
 
-SETTINGS = Settings.from_env()
-if SETTINGS.models:  # Named models missing from the store stop `bentoml serve` now, not each worker in a loop.
-    ModelRepository.configured(SETTINGS)
+def _settings_or_exit() -> Settings:
+    """The settings, checked with the named models against the store. A bad value stops `bentoml
+    serve` here, in its first process, with one line naming the variable and exit status 2 (a
+    worker failing instead would be restarted in a loop, and BentoML rewords import errors)."""
+    try:
+        settings = Settings.from_env()
+        if settings.models:
+            ModelRepository.configured(settings)
+        return settings
+    except (ValueError, ServingError) as error:
+        print(f"imgclf: cannot start: {getattr(error, 'message', error)}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+SETTINGS = _settings_or_exit()
 CLOCK.mark("imports")
 
 

@@ -39,15 +39,22 @@ def free_port() -> int:
 
 
 def start_server(
-    tmp: Path, env: dict, timeout: float = 180, target: str = "serving.service:Classifier", cwd: Path = ROOT, base_env: dict | None = None, ready=None
+    tmp: Path,
+    env: dict,
+    timeout: float = 180,
+    target: str = "serving.service:Classifier",
+    cwd: Path = ROOT,
+    base_env: dict | None = None,
+    ready=None,
+    python: str = sys.executable,
 ) -> Server:
-    """Starts `bentoml serve` and waits until ``ready(http_url, grpc_target)`` (default: /readyz,
-    /models and the gRPC health check answer over plain connections)."""
+    """Starts `bentoml serve` (with ``python``'s BentoML) and waits until ``ready(http_url, grpc_target)``
+    (default: /readyz, /models and the gRPC health check answer over plain connections)."""
     http_port, grpc_port = free_port(), free_port()
     log = tmp / "server.log"
     environment = {**(os.environ if base_env is None else base_env), "TF_CPP_MIN_LOG_LEVEL": "2", "IMGCLF_GRPC_PORT": str(grpc_port), **env}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", target, "--port", str(http_port)],
+        [python, "-m", "bentoml", "serve", target, "--port", str(http_port)],
         cwd=cwd,
         env=environment,
         stdout=open(log, "w"),
