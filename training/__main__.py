@@ -110,6 +110,12 @@ def _train(args) -> int:
     )
     if args.strategy not in ("default", "mirrored", "multi-worker"):
         raise ValueError(f"unknown strategy {args.strategy!r}; known: default, mirrored, multi-worker")
+    if args.strategy == "multi-worker" and "TF_CONFIG" not in os.environ:
+        from training.cluster import tf_config_from_indexed_job
+
+        config_json = tf_config_from_indexed_job(os.environ)  # A pod of a Kubernetes Indexed Job.
+        if config_json:
+            os.environ["TF_CONFIG"] = config_json
     if args.resume and not args.run_dir:
         raise ValueError("--resume needs --run-dir, the run to continue")
     if not args.no_export and args.name:
