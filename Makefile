@@ -39,7 +39,7 @@ demo: venv
 examples:
 	@echo "  curl -F image=@runs/digit.png http://localhost:3000/classify"
 	@echo "  curl http://localhost:3000/models"
-	@echo "  grpcurl -plaintext -d '{\"images\": [\"'\$$(base64 -w0 runs/digit.png)'\"]}' localhost:50051 imgclf.v1.ClassifierService/Classify"
+	@echo "  $(BIN)/grpcurl -plaintext -d '{\"images\": [\"'\$$(base64 -w0 runs/digit.png)'\"]}' localhost:50051 imgclf.v1.ClassifierService/Classify"
 	@echo "  $(BIN)/imgclf classify runs/digit.png --url http://localhost:3000"
 	@echo "  $(BIN)/imgclf classify runs/digit.png --grpc localhost:50051 --json"
 	@echo "  $(BIN)/imgclf models"
