@@ -92,6 +92,30 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
                 metrics.record_error(request.model_spec.name, "grpc", error)
                 yield pb.ClassifyResponse(request_id=request.request_id, error=error.message)
 
+    async def _predict(self, request: pb.PredictRequest) -> pb.PredictResponse:
+        state = self.state
+        model = state.repository.get(request.model_spec.name or None, request.model_spec.version or None)
+        if request.images and request.arrays:
+            raise InvalidInput("set either images or arrays, not both")
+        if request.arrays:
+            arrays = [_array(message, i) for i, message in enumerate(request.arrays)]
+            probabilities = await state.predict_arrays(model, arrays, "grpc")
+        else:
+            probabilities = await state.predict_images(model, list(request.images), "grpc")
+        return pb.PredictResponse(
+            model_spec=pb.ModelSpec(name=model.name, version=model.version),
+            probabilities=[pb.Probabilities(values=row) for row in np.asarray(probabilities, np.float32)],
+            labels=model.labels,
+            request_id=request.request_id,
+        )
+
+    async def Predict(self, request, context):
+        try:
+            return await self._predict(request)
+        except ServingError as error:
+            metrics.record_error(request.model_spec.name, "grpc", error)
+            await abort(context, error)
+
     async def ListModels(self, request, context):
         repository = self.state.repository
         return pb.ListModelsResponse(
@@ -115,6 +139,7 @@ def add_to_server(state: ServiceState, server: grpc.aio.Server) -> None:
             parsing(servicer.ClassifyStream, pb.ClassifyRequest, streaming=True), response_serializer=serialize
         ),
         "ListModels": grpc.unary_unary_rpc_method_handler(parsing(servicer.ListModels, pb.ListModelsRequest), response_serializer=serialize),
+        "Predict": grpc.unary_unary_rpc_method_handler(parsing(servicer.Predict, pb.PredictRequest), response_serializer=serialize),
         "GetModelMetadata": grpc.unary_unary_rpc_method_handler(
             parsing(servicer.GetModelMetadata, pb.GetModelMetadataRequest), response_serializer=serialize
         ),

@@ -99,12 +99,17 @@ class ServiceState:
         return batcher.run_model(self._pixels(inference.image_pixels, blobs, model, deadline), True)
 
     async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
-        return await self._watched(self._classify(model, blobs, top_k, protocol))
+        probabilities = await self._watched(self._predict_images(model, blobs, protocol))
+        return inference.top_classes(probabilities, model, top_k)
+
+    async def predict_images(self, model: ServedModel, blobs: list[bytes], protocol: str) -> np.ndarray:
+        """Every class's probability for each encoded image (decoded and resized as training did)."""
+        return await self._watched(self._predict_images(model, blobs, protocol))
 
     async def predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
         return await self._watched(self._predict_arrays(model, arrays, protocol))
 
-    async def _classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
+    async def _predict_images(self, model: ServedModel, blobs: list[bytes], protocol: str) -> np.ndarray:
         self._accept()
         deadline = self._deadline()
         batcher = self._batcher(model)
@@ -115,7 +120,7 @@ class ServiceState:
             else:
                 pixels = await self._run(self._pixels, inference.image_pixels, blobs, model, deadline)
                 probabilities = await self._predict(batcher, pixels, deadline)
-            return inference.top_classes(probabilities, model, top_k)
+            return probabilities
 
     async def _predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
         self._accept()

@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
+from serving import grpc_server
 from serving.tf_serving_grpc import message
 from tests.serving.conftest import TOKEN, encoded, opened_later, run_with_grpc
 from tests.tiny_model import LABELS, NAMES, solid
@@ -218,3 +219,79 @@ def test_past_the_queue_limit_a_call_is_refused_with_a_retry_hint(make_state):
     assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in refused.details()
     assert dict(refused.trailing_metadata())["retry-after"] == "1"
     assert state.gate.calls == 1
+
+
+def test_predict_returns_every_probability_in_output_order(make_state):
+    async def body(channel):
+        stub = pb_grpc.ClassifierServiceStub(channel)
+        images = await stub.Predict(pb.PredictRequest(images=[RED, BLUE], request_id="p-1"))
+        arrays = await stub.Predict(pb.PredictRequest(arrays=[pb.PixelArray(shape=[4, 6, 3], uint8_values=solid(1, (4, 6)).tobytes())]))
+        classified = await stub.Classify(pb.ClassifyRequest(images=[RED, BLUE], top_k=3))
+        errors = [
+            await rpc_error(stub.Predict(pb.PredictRequest())),
+            await rpc_error(stub.Predict(pb.PredictRequest(images=[RED], arrays=[pb.PixelArray(shape=[2, 2])]))),
+            await rpc_error(stub.Predict(pb.PredictRequest(images=[RED], model_spec=pb.ModelSpec(name="nope")))),
+            await rpc_error(stub.Predict(pb.PredictRequest(images=[b"text"]))),
+        ]
+        return images, arrays, classified, errors
+
+    images, arrays, classified, errors = run_with_grpc(make_state(), body)
+    rows = np.array([row.values for row in images.probabilities])
+    assert rows.shape == (2, 3) and list(images.labels) == LABELS and images.request_id == "p-1"
+    np.testing.assert_allclose(rows.sum(axis=1), 1, atol=1e-5)
+    assert list(rows.argmax(axis=1)) == [0, 2] and (images.model_spec.name, images.model_spec.version) == ("tiny", 1)
+    # The same numbers as Classify's, reordered by class.
+    for row, result in zip(rows, classified.results):
+        assert [round(row[c.class_index], 6) for c in result.classes] == [round(c.score, 6) for c in result.classes]
+    assert np.argmax(arrays.probabilities[0].values) == 1
+    assert [e.code() for e in errors] == [
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ]
+    assert "holds no images" in errors[0].details() and "either images or arrays" in errors[1].details()
+
+
+def test_the_sdk_predicts_in_one_call_and_falls_back_on_a_server_without_predict(make_state):
+    """The SDK's gRPC `predict` calls Predict; against a server from before Predict existed
+    (UNIMPLEMENTED) it asks Classify for every class instead, and gets the same numbers."""
+    from imgclf_client import AsyncGrpcClient
+    from serving import grpc_classifier
+    from serving.grpc_common import parsing, serialize
+
+    state = make_state()
+    pixels = [solid(0, (5, 5)), solid(2, (9, 3))]
+
+    async def predict(port: int):
+        async with AsyncGrpcClient(f"127.0.0.1:{port}", retries=0) as client:
+            return await client.predict(pixels)
+
+    async def main():
+        current = await predict_with(grpc_server.start(state, 0))
+        # An older server: the same servicer, without Predict.
+        older = grpc.aio.server()
+        servicer = grpc_classifier.ClassifierServicer(state)
+        handlers = {
+            "Classify": grpc.unary_unary_rpc_method_handler(parsing(servicer.Classify, pb.ClassifyRequest), response_serializer=serialize),
+            "ListModels": grpc.unary_unary_rpc_method_handler(parsing(servicer.ListModels, pb.ListModelsRequest), response_serializer=serialize),
+        }
+        older.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(grpc_classifier.SERVICE_NAME, handlers),))
+        port = older.add_insecure_port("127.0.0.1:0")
+        await older.start()
+        try:
+            return current, await predict(port)
+        finally:
+            await older.stop(None)
+
+    async def predict_with(starting):
+        server = await starting
+        try:
+            return await predict(server.port)
+        finally:
+            await server.stop(None)
+
+    current, fallback = asyncio.run(main())
+    assert (current.model, current.version, current.probabilities.shape) == ("tiny", 1, (2, 3))
+    assert list(current.probabilities.argmax(axis=1)) == [0, 2]
+    np.testing.assert_allclose(fallback.probabilities, current.probabilities, atol=1e-6)

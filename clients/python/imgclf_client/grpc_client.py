@@ -74,6 +74,16 @@ def _classified(response: pb.ClassifyResponse) -> ClassifyResult:
     )
 
 
+def _predicted(response: pb.PredictResponse) -> PredictResult:
+    probabilities = np.array([np.asarray(row.values, np.float32) for row in response.probabilities], np.float32)
+    return PredictResult(response.model_spec.name, int(response.model_spec.version), probabilities)
+
+
+def _unimplemented(error: errors.ImgclfError) -> bool:
+    """A server from before imgclf.v1 had Predict: the SDK then asks Classify for every class."""
+    return error.status == "UNIMPLEMENTED"
+
+
 def _probabilities(response: pb.ClassifyResponse, num_classes: int) -> PredictResult:
     # Every class was asked for, so each image's scores cover the whole output: put them in order.
     probabilities = np.zeros((len(response.results), num_classes), np.float32)
@@ -140,6 +150,11 @@ class GrpcClient:
         return _classified(self._call(self._stub.Classify, _classify_request(images, model, version, top_k)))
 
     def predict(self, pixels, model: str | None = None, version: int | None = None) -> PredictResult:
+        try:
+            return _predicted(self._call(self._stub.Predict, pb.PredictRequest(model_spec=_spec(model, version), arrays=_arrays(pixels))))
+        except errors.ServerError as error:
+            if not _unimplemented(error):
+                raise
         info = self.model(model, version) if model else next(m for m in self.models() if m.default)
         request = pb.ClassifyRequest(model_spec=_spec(info.name, info.version), arrays=_arrays(pixels), top_k=info.num_classes)
         return _probabilities(self._call(self._stub.Classify, request), info.num_classes)
@@ -204,6 +219,12 @@ class AsyncGrpcClient:
         return _classified(await self._call(self._stub.Classify, _classify_request(images, model, version, top_k)))
 
     async def predict(self, pixels, model: str | None = None, version: int | None = None) -> PredictResult:
+        request = pb.PredictRequest(model_spec=_spec(model, version), arrays=_arrays(pixels))
+        try:
+            return _predicted(await self._call(self._stub.Predict, request))
+        except errors.ServerError as error:
+            if not _unimplemented(error):
+                raise
         info = await self.model(model, version) if model else next(m for m in await self.models() if m.default)
         request = pb.ClassifyRequest(model_spec=_spec(info.name, info.version), arrays=_arrays(pixels), top_k=info.num_classes)
         return _probabilities(await self._call(self._stub.Classify, request), info.num_classes)

@@ -74,6 +74,36 @@ class ClassifyResponse(_message.Message):
     error: str
     def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ImageClassifications, _Mapping]]] = ..., request_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
+class PredictRequest(_message.Message):
+    __slots__ = ("model_spec", "images", "arrays", "request_id")
+    MODEL_SPEC_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    ARRAYS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    model_spec: ModelSpec
+    images: _containers.RepeatedScalarFieldContainer[bytes]
+    arrays: _containers.RepeatedCompositeFieldContainer[PixelArray]
+    request_id: str
+    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., images: _Optional[_Iterable[bytes]] = ..., arrays: _Optional[_Iterable[_Union[PixelArray, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class Probabilities(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class PredictResponse(_message.Message):
+    __slots__ = ("model_spec", "probabilities", "labels", "request_id")
+    MODEL_SPEC_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    model_spec: ModelSpec
+    probabilities: _containers.RepeatedCompositeFieldContainer[Probabilities]
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    request_id: str
+    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., probabilities: _Optional[_Iterable[_Union[Probabilities, _Mapping]]] = ..., labels: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class ListModelsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

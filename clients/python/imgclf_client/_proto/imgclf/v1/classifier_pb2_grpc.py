@@ -55,6 +55,11 @@ class ClassifierServiceStub:
                 request_serializer=imgclf_dot_v1_dot_classifier__pb2.GetModelMetadataRequest.SerializeToString,
                 response_deserializer=imgclf_dot_v1_dot_classifier__pb2.ModelMetadata.FromString,
                 _registered_method=True)
+        self.Predict = channel.unary_unary(
+                '/imgclf.v1.ClassifierService/Predict',
+                request_serializer=imgclf_dot_v1_dot_classifier__pb2.PredictRequest.SerializeToString,
+                response_deserializer=imgclf_dot_v1_dot_classifier__pb2.PredictResponse.FromString,
+                _registered_method=True)
 
 
 class ClassifierServiceServicer:
@@ -90,6 +95,13 @@ class ClassifierServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Predict(self, request, context):
+        """Returns every class's probability for each image or array, in the model's output order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClassifierServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +124,11 @@ def add_ClassifierServiceServicer_to_server(servicer, server):
                     servicer.GetModelMetadata,
                     request_deserializer=imgclf_dot_v1_dot_classifier__pb2.GetModelMetadataRequest.FromString,
                     response_serializer=imgclf_dot_v1_dot_classifier__pb2.ModelMetadata.SerializeToString,
+            ),
+            'Predict': grpc.unary_unary_rpc_method_handler(
+                    servicer.Predict,
+                    request_deserializer=imgclf_dot_v1_dot_classifier__pb2.PredictRequest.FromString,
+                    response_serializer=imgclf_dot_v1_dot_classifier__pb2.PredictResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +240,33 @@ class ClassifierService:
             '/imgclf.v1.ClassifierService/GetModelMetadata',
             imgclf_dot_v1_dot_classifier__pb2.GetModelMetadataRequest.SerializeToString,
             imgclf_dot_v1_dot_classifier__pb2.ModelMetadata.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Predict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imgclf.v1.ClassifierService/Predict',
+            imgclf_dot_v1_dot_classifier__pb2.PredictRequest.SerializeToString,
+            imgclf_dot_v1_dot_classifier__pb2.PredictResponse.FromString,
             options,
             channel_credentials,
             insecure,
