@@ -196,6 +196,7 @@ def test_only_503_and_unavailable_are_retried_and_4xx_never():
             assert len(seen) == 1
     for codes, attempts, error in (
         ([grpc.StatusCode.UNAVAILABLE], 4, UnavailableError),
+        ([grpc.StatusCode.CANCELLED], 4, UnavailableError),  # The server dropped the call (the SDK never cancels).
         ([grpc.StatusCode.INVALID_ARGUMENT], 1, InvalidInputError),
         ([grpc.StatusCode.NOT_FOUND], 1, ModelNotFoundError),
     ):

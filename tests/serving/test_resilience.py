@@ -474,5 +474,7 @@ def test_sigterm_finishes_every_accepted_request_and_exits_0(guarded):
         for error in run.errors():
             # Refused before it was accepted (shutting down, connection refused): never a failure of accepted work.
             assert isinstance(error, (APIConnectionError, UnavailableError)) and not isinstance(error, OverloadedError), error
-            assert "shutting down" in str(error) or isinstance(error, APIConnectionError) or "UNAVAILABLE" in str(error), error
+            # (CANCELLED: a call the stopping server reset before taking it; the SDK reads it as unavailable.)
+            refused = ("shutting down", "UNAVAILABLE", "CANCELLED")
+            assert isinstance(error, APIConnectionError) or any(words in str(error) for words in refused), error
     assert "Traceback" not in guarded.log.read_text()

@@ -108,6 +108,9 @@ GRPC_CODES = {
     "UNAUTHENTICATED": AuthenticationError,
     "PERMISSION_DENIED": AuthenticationError,
     "UNAVAILABLE": UnavailableError,
+    # These clients never cancel a call themselves, so CANCELLED means the server dropped it (a
+    # stopping server resets the calls it has not taken yet): retryable, as UNAVAILABLE is.
+    "CANCELLED": UnavailableError,
     "DEADLINE_EXCEEDED": APITimeoutError,
 }
 
