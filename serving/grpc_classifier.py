@@ -60,17 +60,22 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
     def __init__(self, state: ServiceState):
         self.state = state
 
-    async def _classify(self, request: pb.ClassifyRequest) -> pb.ClassifyResponse:
-        state = self.state
-        model = state.repository.get(request.model_spec.name or None, request.model_spec.version or None)
-        top_k = inference.check_top_k(request.top_k or None, model, state.settings)
+    def _model(self, spec: pb.ModelSpec) -> ServedModel:
+        return self.state.repository.get(spec.name or None, spec.version or None)
+
+    async def _probabilities(self, model: ServedModel, request: pb.ClassifyRequest | pb.PredictRequest) -> np.ndarray:
+        """The probabilities of a request's images or arrays (Classify and Predict take the same inputs)."""
         if request.images and request.arrays:
             raise InvalidInput("set either images or arrays, not both")
         if request.arrays:
             arrays = [_array(message, i) for i, message in enumerate(request.arrays)]
-            top = inference.top_classes(await state.predict_arrays(model, arrays, "grpc"), model, top_k)
-        else:
-            top = await state.classify(model, list(request.images), top_k, "grpc")
+            return await self.state.predict_arrays(model, arrays, "grpc")
+        return await self.state.predict_images(model, list(request.images), "grpc")
+
+    async def _classify(self, request: pb.ClassifyRequest) -> pb.ClassifyResponse:
+        model = self._model(request.model_spec)
+        top_k = inference.check_top_k(request.top_k or None, model, self.state.settings)
+        top = inference.top_classes(await self._probabilities(model, request), model, top_k)
         return pb.ClassifyResponse(
             model_spec=pb.ModelSpec(name=model.name, version=model.version),
             request_id=request.request_id,
@@ -93,15 +98,8 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
                 yield pb.ClassifyResponse(request_id=request.request_id, error=error.message)
 
     async def _predict(self, request: pb.PredictRequest) -> pb.PredictResponse:
-        state = self.state
-        model = state.repository.get(request.model_spec.name or None, request.model_spec.version or None)
-        if request.images and request.arrays:
-            raise InvalidInput("set either images or arrays, not both")
-        if request.arrays:
-            arrays = [_array(message, i) for i, message in enumerate(request.arrays)]
-            probabilities = await state.predict_arrays(model, arrays, "grpc")
-        else:
-            probabilities = await state.predict_images(model, list(request.images), "grpc")
+        model = self._model(request.model_spec)
+        probabilities = await self._probabilities(model, request)
         return pb.PredictResponse(
             model_spec=pb.ModelSpec(name=model.name, version=model.version),
             probabilities=[pb.Probabilities(values=row) for row in np.asarray(probabilities, np.float32)],
@@ -125,7 +123,7 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
 
     async def GetModelMetadata(self, request, context):
         try:
-            model = self.state.repository.get(request.model_spec.name or None, request.model_spec.version or None)
+            model = self._model(request.model_spec)
         except ServingError as error:
             await abort(context, error)
         return metadata(model, sorted(self.state.repository.models[model.name]))

@@ -99,8 +99,7 @@ class ServiceState:
         return batcher.run_model(self._pixels(inference.image_pixels, blobs, model, deadline), True)
 
     async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
-        probabilities = await self._watched(self._predict_images(model, blobs, protocol))
-        return inference.top_classes(probabilities, model, top_k)
+        return inference.top_classes(await self.predict_images(model, blobs, protocol), model, top_k)
 
     async def predict_images(self, model: ServedModel, blobs: list[bytes], protocol: str) -> np.ndarray:
         """Every class's probability for each encoded image (decoded and resized as training did)."""

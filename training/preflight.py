@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from training.data import check_layout
-from training.data.base import DatasetError
 from training.models.weights import WeightsError
 from training.run_dir import RunDirectory, read_json
 from training.tasks import TaskConfig
@@ -39,8 +38,6 @@ def check(
     config: TaskConfig, run_dir: Path, preset: str, resume: bool, init_run: str | None, multi_worker: bool, data_dir: str | None = None
 ) -> None:
     """Raises the error `train` would raise for a bad run folder, dataset, start run or weights file."""
-    if config.dataset in ("tiny-imagenet", "cifar10") and data_dir is not None and not Path(data_dir).exists():
-        raise DatasetError(f"data directory does not exist: {data_dir}")
     check_layout(config.dataset, data_dir)
     if not multi_worker:  # Other workers of a multi-worker run write to scratch folders, not run_dir.
         RunDirectory(run_dir).check(config.name, preset, resume)

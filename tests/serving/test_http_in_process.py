@@ -5,7 +5,6 @@ The live tests (test_protocols.py, test_bad_input.py) prove the same against `be
 from __future__ import annotations
 
 import asyncio
-import base64
 
 import httpx
 import numpy as np
@@ -14,14 +13,11 @@ from starlette.testclient import TestClient
 
 from serving.http_api import app
 from tests.serving.conftest import TOKEN, encoded, opened_later
+from tests.serving.helpers import b64
 from tests.tiny_model import LABELS, NAMES, solid
 
 RED, GREEN, BLUE = (encoded(solid(c)) for c in range(3))
 PNG = {"Content-Type": "image/png"}
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def top_labels(body: dict) -> list[str]:
