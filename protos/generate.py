@@ -1,7 +1,8 @@
 """Generates the Python modules of every .proto under protos/ (grpcio-tools), beside the .proto
 and into the client SDK (clients/python/imgclf_client/_proto), which installs on its own; and the
-descriptor set of the TensorFlow Serving protos (``tfserving/descriptors.binpb``) that the
-server loads into a private pool, so that no worker runs protoc.
+descriptor set of the wire-compatible protos (TensorFlow Serving's and the Open Inference
+Protocol's, ``descriptors.binpb``) that the server loads into a private pool, so that no worker
+runs protoc.
 
     python -m protos.generate            # write
     python -m protos.generate --check    # exit 1 if the committed modules are stale
@@ -20,8 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 CLIENT = ROOT.parent / "clients" / "python" / "imgclf_client" / "_proto"
 PROTOS = ("imgclf/v1/classifier.proto",)
-TF_SERVING_PROTO = "tfserving/tensorflow_serving.proto"
-DESCRIPTORS = Path("tfserving") / "descriptors.binpb"
+# Compiled into one descriptor set, not into modules: their packages (tensorflow.serving,
+# inference) are also those of tensorflow-serving-api's and tritonclient's own modules.
+WIRE_PROTOS = ("tfserving/tensorflow_serving.proto", "inference/grpc_service.proto")
+DESCRIPTORS = Path("descriptors.binpb")
 
 
 def generate(out: Path) -> None:
@@ -33,9 +36,9 @@ def generate(out: Path) -> None:
         status = protoc.main(["protoc", f"-I{ROOT}", f"-I{include}", f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", proto])
         if status != 0:
             raise SystemExit(f"protoc failed on {proto}")
-    status = protoc.main(["protoc", f"-I{ROOT}", f"-I{include}", "--include_imports", f"--descriptor_set_out={out / DESCRIPTORS}", TF_SERVING_PROTO])
+    status = protoc.main(["protoc", f"-I{ROOT}", f"-I{include}", "--include_imports", f"--descriptor_set_out={out / DESCRIPTORS}", *WIRE_PROTOS])
     if status != 0:
-        raise SystemExit(f"protoc failed on {TF_SERVING_PROTO}")
+        raise SystemExit(f"protoc failed on {', '.join(WIRE_PROTOS)}")
     for path in out.rglob("*_pb2_grpc.py"):
         text = path.read_text()
         text = re.sub(r"^from imgclf\.v1 import (\w+) as", r"from . import \1 as", text, flags=re.M)
@@ -53,7 +56,6 @@ def generated_files(folder: Path) -> dict[str, bytes]:
 def main(argv: list[str]) -> int:
     if "--check" in argv:
         with tempfile.TemporaryDirectory() as scratch:
-            (Path(scratch) / DESCRIPTORS).parent.mkdir()
             generate(Path(scratch))
             fresh = generated_files(Path(scratch))
         expected = {ROOT: fresh, CLIENT: {name: data for name, data in fresh.items() if not name.endswith(".binpb")}}
@@ -65,10 +67,8 @@ def main(argv: list[str]) -> int:
             return 1
         return 0
     for where in (ROOT, CLIENT):
-        (where / DESCRIPTORS).parent.mkdir(exist_ok=True)
         generate(where)
     (CLIENT / DESCRIPTORS).unlink()  # The SDK speaks only imgclf.v1.
-    (CLIENT / DESCRIPTORS).parent.rmdir()
     return 0
 
 

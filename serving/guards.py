@@ -3,7 +3,8 @@ request's deadline.
 
 * Tokens (`Settings.tokens`, from IMGCLF_TOKENS / IMGCLF_TOKEN_FILE): ``Authorization: Bearer
   TOKEN``, as an HTTP header or gRPC metadata, compared with every configured token in constant
-  time. Health checks (BentoML's /healthz, /livez, /readyz, gRPC ``grpc.health.v1``), /metrics,
+  time. Health checks (BentoML's /healthz, /livez, /readyz, /v2/health/*, gRPC ``grpc.health.v1``,
+  v2 ServerLive and ServerReady), /metrics,
   gRPC reflection and the /ui page itself stay open; the page's own calls need the token.
 * Deadlines: a gRPC call's own deadline, else an HTTP ``X-Request-Timeout: SECONDS`` header, else
   IMGCLF_REQUEST_TIMEOUT_S. `ServiceState` reads it from `DEADLINE` and drops work that is late.
@@ -22,7 +23,14 @@ from serving.settings import Settings
 DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("imgclf_deadline", default=None)
 
 TIMEOUT_HEADER = "x-request-timeout"
-OPEN_GRPC_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Method-name prefixes that need no token: health (and the v2 protocol's own liveness and
+# readiness calls, which orchestrators probe like health) and reflection.
+OPEN_GRPC_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.",
+    "/inference.GRPCInferenceService/ServerLive",
+    "/inference.GRPCInferenceService/ServerReady",
+)
 
 
 def check_token(settings: Settings, authorization: str | None) -> None:

@@ -7,9 +7,11 @@
     GET  /ui                the browser page (serving/ui/index.html), which calls the routes above
     TensorFlow Serving's REST API (see tf_serving_rest.py):
     POST /v1/models/{name}[/versions/{v}]:predict, GET /v1/models/{name}[/versions/{v}][/metadata]
+    The Open Inference Protocol v2 (KServe, Triton; see open_inference_rest.py):
+    GET /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready], POST .../infer
     POST /admin/reload      look in the model store for new versions now
 
-Every route but /ui checks the API token and sets the request's deadline (serving/guards.py).
+Every route but /ui and /v2/health/* checks the API token and sets the request's deadline (serving/guards.py).
 
 ``model``, ``version`` and ``top_k`` come from the JSON body, the multipart form or the query.
 Errors are ``{"error": message}`` with 400 (bad input), 401 (no or wrong token), 404 (unknown
@@ -19,7 +21,6 @@ model or version), 413 (over a limit), 503 (loading, shutting down, or overloade
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -27,9 +28,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
-from serving import guards, inference, metrics, tf_serving_rest
-from serving.errors import InvalidInput, ServingError
-from serving.http_common import check_declared_length, decode_base64, error_response, parse_json, read_body
+from serving import inference, open_inference_rest, tf_serving_rest
+from serving.errors import InvalidInput
+from serving.http_common import check_declared_length, decode_base64, guarded, parse_json, read_body
 from serving.state import current
 
 
@@ -108,26 +109,6 @@ async def page(request: Request) -> HTMLResponse:
     return HTMLResponse(PAGE)
 
 
-def _guard(handler):
-    """The token check, the request's deadline and the disconnect watch, then ``handler``;
-    a `ServingError` becomes ``{"error": message}`` with its status."""
-
-    async def guarded(request: Request):
-        try:
-            state = current()
-            guards.check_token(state.settings, request.headers.get("authorization"))
-            timeout = guards.http_timeout(request.headers.get(guards.TIMEOUT_HEADER))
-            guards.DEADLINE.set(time.monotonic() + (state.settings.request_timeout_s if timeout is None else timeout))
-            guards.CLIENT_GONE.set(guards.http_disconnect_waiter(request.receive))
-            return await handler(request)
-        except ServingError as error:
-            metrics.record_error(request.query_params.get("model"), "http", error)
-            return error_response(error)
-
-    guarded.__name__ = handler.__name__
-    return guarded
-
-
 async def reload_models(request: Request) -> JSONResponse:
     """Looks in the model store for new versions now (what every worker also does each
     IMGCLF_POLL_SECONDS); answers with what this worker serves afterwards."""
@@ -138,13 +119,14 @@ async def reload_models(request: Request) -> JSONResponse:
 
 app = Starlette(
     routes=[
-        Route("/classify", _guard(classify), methods=["POST"]),
-        Route("/predict", _guard(predict), methods=["POST"]),
-        Route("/models", _guard(list_models), methods=["GET"]),
-        Route("/models/{name}", _guard(get_model), methods=["GET"]),
+        Route("/classify", guarded(classify), methods=["POST"]),
+        Route("/predict", guarded(predict), methods=["POST"]),
+        Route("/models", guarded(list_models), methods=["GET"]),
+        Route("/models/{name}", guarded(get_model), methods=["GET"]),
         Route("/ui", page, methods=["GET"]),
         Route("/ui/", page, methods=["GET"]),
-        Route("/v1/models/{rest:path}", _guard(tf_serving_rest.handle), methods=["GET", "POST"]),
-        Route("/admin/reload", _guard(reload_models), methods=["POST"]),
+        Route("/v1/models/{rest:path}", guarded(tf_serving_rest.handle), methods=["GET", "POST"]),
+        *open_inference_rest.ROUTES,
+        Route("/admin/reload", guarded(reload_models), methods=["POST"]),
     ]
 )

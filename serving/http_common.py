@@ -1,15 +1,18 @@
-"""What every HTTP route shares: reading a bounded body, parsing JSON and base64, and the one
-error response (``{"error": message}`` with the error's status)."""
+"""What every HTTP route shares: the guard (token, deadline, disconnect watch), reading a bounded
+body, parsing JSON and base64, and the one error response (``{"error": message}`` with the
+error's status)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from serving import guards, metrics
 from serving.errors import InvalidInput, Overloaded, PayloadTooLarge, ServingError
 from serving.state import current
 
@@ -59,3 +62,23 @@ def error_response(error: Exception) -> JSONResponse:
         headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Overloaded) else None
         return JSONResponse({"error": error.message}, status_code=error.http_status, headers=headers)
     return JSONResponse({"error": f"internal error: {type(error).__name__}"}, status_code=500)
+
+
+def guarded(handler, protocol: str = "http"):
+    """The token check, the request's deadline and the disconnect watch, then ``handler``;
+    a `ServingError` becomes ``{"error": message}`` with its status (counted under ``protocol``)."""
+
+    async def guard(request: Request):
+        try:
+            state = current()
+            guards.check_token(state.settings, request.headers.get("authorization"))
+            timeout = guards.http_timeout(request.headers.get(guards.TIMEOUT_HEADER))
+            guards.DEADLINE.set(time.monotonic() + (state.settings.request_timeout_s if timeout is None else timeout))
+            guards.CLIENT_GONE.set(guards.http_disconnect_waiter(request.receive))
+            return await handler(request)
+        except ServingError as error:
+            metrics.record_error(request.query_params.get("model"), protocol, error)
+            return error_response(error)
+
+    guard.__name__ = handler.__name__
+    return guard

@@ -11,14 +11,11 @@ optionally ``version``) and ``signature_name``:
   encoded image bytes; outputs ``class_index`` DT_INT32, ``label`` and ``name`` DT_STRING,
   ``score`` DT_FLOAT, each ``[batch, k]`` with k = min(5, classes).
 
-The messages come from protos/tfserving/*.proto, loaded into a private descriptor pool so that
-this module never imports TensorFlow and never clashes with it when a worker does.
+The messages come from protos/tfserving/*.proto, through `serving.proto_pool`, so that this
+module never imports TensorFlow and never clashes with it when a worker does.
 """
 
 from __future__ import annotations
-
-import functools
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -26,46 +23,14 @@ import numpy as np
 from serving import metrics
 from serving.errors import InvalidInput, ServingError
 from serving.grpc_common import abort, parsing, serialize
+from serving.proto_pool import message
 from serving.state import ServiceState
 from training.contract import CLASSIFY_OUTPUTS, CLASSIFY_SIGNATURE, SERVING_SIGNATURE, SIGNATURES, classify_k
 
-PROTOS = Path(__file__).resolve().parents[1] / "protos"
 SERVICE = "tensorflow.serving.PredictionService"
 DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 9: np.int64, 19: np.float16}
 DT_FLOAT, DT_INT32, DT_STRING = 1, 3, 7
 VALUE_FIELDS = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 9: "int64_val", 19: "half_val"}
-
-
-@functools.cache
-def _pool():
-    from google.protobuf import descriptor_pb2, descriptor_pool
-    from grpc_health.v1 import health_pb2
-    from grpc_reflection.v1alpha import reflection_pb2
-
-    from protos.imgclf.v1 import classifier_pb2
-
-    # Compiled once by `python -m protos.generate` (which tests/unit/test_protos.py keeps fresh).
-    files = descriptor_pb2.FileDescriptorSet.FromString((PROTOS / "tfserving" / "descriptors.binpb").read_bytes()).file
-    pool = descriptor_pool.DescriptorPool()
-    for file in files:
-        pool.Add(file)
-    # Our own API, health and reflection too, so that one pool answers every reflection query.
-    for module in (classifier_pb2, health_pb2, reflection_pb2):
-        proto = descriptor_pb2.FileDescriptorProto()
-        module.DESCRIPTOR.CopyToProto(proto)
-        pool.Add(proto)
-    return pool
-
-
-def reflection_pool():
-    return _pool()
-
-
-@functools.cache
-def message(name: str):
-    from google.protobuf import message_factory
-
-    return message_factory.GetMessageClass(_pool().FindMessageTypeByName(name))
 
 
 def to_array(tensor, key: str) -> np.ndarray:

@@ -43,7 +43,8 @@ def test_built_bento_carries_its_models_and_serves_http_and_grpc(smoke_runs, rea
         "protos/imgclf/v1/classifier_pb2.py",
         "protos/imgclf/v1/classifier.proto",
         "protos/tfserving/tensorflow_serving.proto",
-        "protos/tfserving/descriptors.binpb",
+        "protos/descriptors.binpb",
+        "protos/inference/grpc_service.proto",
     ):
         assert (source / name).is_file(), name
     # Move the bento to a machine that has nothing else: export it, import it into an empty home.

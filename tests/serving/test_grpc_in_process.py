@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
 from serving import grpc_server
-from serving.tf_serving_grpc import message
+from serving.proto_pool import message
 from tests.serving.conftest import TOKEN, encoded, opened_later, run_with_grpc
 from tests.tiny_model import LABELS, NAMES, solid
 
