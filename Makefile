@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export IMGCLF_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv serving-requirements demo examples serve browser lint test bench load-tools soak fuzz clean
+.PHONY: venv tritonclient-venv serving-requirements demo examples serve browser lint test bench load-tools soak fuzz clean
 
 venv: $(VENV)/.installed
 
@@ -15,6 +15,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[serve,serve-tf,train,test]" -e ./clients/python
+	touch $@
+
+# A virtual environment with tritonclient and nothing of this project, which the Triton-client tests
+# run in (tritonclient needs protobuf < 7; the project runs protobuf 7).
+tritonclient-venv: .venv-tritonclient/.installed
+
+.venv-tritonclient/.installed: tests/clients/tritonclient-requirements.txt
+	$(PYTHON) -m venv .venv-tritonclient
+	.venv-tritonclient/bin/pip install --quiet -r tests/clients/tritonclient-requirements.txt
 	touch $@
 
 # serving/requirements.txt (what a bento installs): the core and the `serve` extra, resolved at
@@ -59,7 +68,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: venv browser lint
+test: venv tritonclient-venv browser lint
 	$(BIN)/python -m pytest
 
 load-tools:
@@ -78,4 +87,4 @@ fuzz: venv
 	$(BIN)/python benchmarks/fuzz_decode.py --minutes 10
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .venv-tritonclient runs .pytest_cache
