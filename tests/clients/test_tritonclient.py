@@ -38,7 +38,7 @@ def tritonclient_python() -> str:
 def outcome(server, real_data_dir, tmp_path_factory):
     jpegs = tiny_imagenet_jpegs(real_data_dir, 3)
     rng = np.random.default_rng(7)
-    arrays = {"at_size": rng.integers(0, 256, (2, 32, 32, 3)).astype(np.float32), "other_size": rng.integers(0, 256, (2, 20, 27, 3)).astype(np.float32)}
+    arrays = {name: rng.integers(0, 256, (2, *size, 3)).astype(np.float32) for name, size in (("at_size", (32, 32)), ("other_size", (20, 27)))}
     inputs = tmp_path_factory.mktemp("tritonclient") / "inputs.npz"
     np.savez(inputs, count=len(jpegs), **{f"image{i}": np.frombuffer(data, np.uint8) for i, data in enumerate(jpegs)}, **arrays)
     python = tritonclient_python()
@@ -93,8 +93,10 @@ def test_infer_equals_predict_and_classify(outcome, server, flavour):
     for name, k in (("top1", 1), ("top5", 5), ("top5_json", 5)):
         top = classify(server, jpegs, k)
         parsed = [[value.split(":", 2) for value in row] for row in got[name]]
-        assert [[(int(index), label) for _, index, label in row] for row in parsed] == [[(e["class_index"], e["label"]) for e in image] for image in top]
-        np.testing.assert_allclose([[float(score) for score, _, _ in row] for row in parsed], [[e["score"] for e in image] for image in top], atol=1e-5)
+        expected = [[(e["class_index"], e["label"]) for e in image] for image in top]
+        assert [[(int(index), label) for _, index, label in row] for row in parsed] == expected
+        scores = [[e["score"] for e in image] for image in top]
+        np.testing.assert_allclose([[float(score) for score, _, _ in row] for row in parsed], scores, atol=1e-5)
 
 
 @pytest.mark.parametrize("flavour", ("http", "grpc"))

@@ -185,3 +185,80 @@ def test_malformed_json_and_protobuf(server):
                 call(b"\xff\xff\xff\xff garbage", timeout=30)
             assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "malformed" in error.value.details()
     assert_still_serving(server)
+
+
+# --- The Open Inference Protocol v2, on both ports (its protocol-level cases: test_open_inference_in_process.py)
+
+
+def v2_infer_grpc(server, **fields):
+    from serving.proto_pool import message
+
+    request = message("inference.ModelInferRequest")(model_name="tinyimagenet-cnn", **fields)
+    with grpc.insecure_channel(server.grpc) as channel:
+        call = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=message("inference.ModelInferResponse").FromString,
+        )
+        return call(request, timeout=30)
+
+
+def v2_images(*blobs: bytes) -> dict:
+    return {"name": "images", "datatype": "BYTES", "shape": [len(blobs)], "data": [b64(blob) for blob in blobs]}
+
+
+@pytest.mark.parametrize("case,data,status,code,message", IMAGE_CASES, ids=[c[0] for c in IMAGE_CASES])
+def test_bad_images_over_v2_http_and_grpc(case, data, status, code, message, server):
+    response = httpx.post(f"{server.http}/v2/models/tinyimagenet-cnn/infer", json={"inputs": [v2_images(data)]}, timeout=30)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    with pytest.raises(grpc.RpcError) as error:
+        v2_infer_grpc(
+            server, inputs=[{"name": "images", "datatype": "BYTES", "shape": [1]}], raw_input_contents=[struct.pack("<I", len(data)) + data]
+        )
+    assert error.value.code() == code and message in error.value.details()
+    assert_still_serving(server)
+
+
+def test_v2_requests_that_break_the_protocol(server):
+    url = f"{server.http}/v2/models/tinyimagenet-cnn/infer"
+    cases = [
+        ({"json": {"inputs": [{**v2_images(GOOD), "datatype": "FP32"}]}}, 400, "input 'images' must be BYTES"),
+        ({"json": {"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 4, 4, 3], "data": [1.0] * 5}]}}, 400, "5 values do not fill shape"),
+        ({"json": {"inputs": [{**v2_images(GOOD), "name": "photo"}]}}, 400, "unknown input 'photo'"),
+        ({"json": {"inputs": [v2_images(GOOD)], "outputs": [{"name": "logits"}]}}, 400, "unknown output 'logits'"),
+        (
+            {"json": {"inputs": [v2_images(GOOD)], "outputs": [{"name": "probabilities", "parameters": {"classification": 201}}]}},
+            400,
+            "between 1 and 200",
+        ),
+        ({"json": {"inputs": [v2_images()]}}, 400, "holds no images"),
+        ({"json": {"inputs": [v2_images(*[GOOD] * 17)]}}, 413, "17 images, over the limit of 16"),
+        ({"content": b'{"inputs": []}', "headers": {"Inference-Header-Content-Length": "99"}}, 400, "runs past the 14-byte body"),
+        ({"content": b"x" * (2 * 1024 * 1024 + 1)}, 413, "over the limit of 2097152 bytes"),
+    ]
+    for kwargs, status, words in cases:
+        response = httpx.post(url, timeout=30, **kwargs)
+        assert response.status_code == status and words in response.json()["error"], (words, response.text)
+    unknown = httpx.post(f"{server.http}/v2/models/tinyimagenet-cnn/versions/9/infer", json={"inputs": [v2_images(GOOD)]}, timeout=30)
+    assert unknown.status_code == 404 and "has no version 9" in unknown.json()["error"]
+    grpc_cases = [
+        (dict(inputs=[{"name": "pixels", "datatype": "INT8", "shape": [1, 2, 2, 3]}]), grpc.StatusCode.INVALID_ARGUMENT, "UINT8 or FP32"),
+        (
+            dict(inputs=[{"name": "pixels", "datatype": "FP32", "shape": [1, 4, 4, 3]}], raw_input_contents=[b"\0" * 7]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "do not fill",
+        ),
+        (dict(inputs=[{"name": "images", "datatype": "BYTES", "shape": [0]}]), grpc.StatusCode.INVALID_ARGUMENT, "holds no images"),
+        (dict(model_version="9", inputs=[{"name": "images", "datatype": "BYTES", "shape": [1]}]), grpc.StatusCode.NOT_FOUND, "has no version 9"),
+        (
+            dict(inputs=[{"name": "images", "datatype": "BYTES", "shape": [1]}], raw_input_contents=[b"x" * (2 * 1024 * 1024 + 1)]),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "",
+        ),
+    ]
+    for fields, code, words in grpc_cases:
+        with pytest.raises(grpc.RpcError) as error:
+            v2_infer_grpc(server, **fields)
+        assert error.value.code() == code and words in error.value.details(), (words, error.value.details())
+    assert_still_serving(server)
