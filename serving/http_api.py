@@ -10,8 +10,9 @@
     The Open Inference Protocol v2 (KServe, Triton; see open_inference_rest.py):
     GET /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready], POST .../infer
     POST /admin/reload      look in the model store for new versions now
+    GET  /openapi.json      all of the above as an OpenAPI 3.1 document (openapi.py); /docs renders it
 
-Every route but /ui and /v2/health/* checks the API token and sets the request's deadline (serving/guards.py).
+Every route but /ui, /docs, /openapi.json and /v2/health/* checks the API token and sets the request's deadline (serving/guards.py).
 
 ``model``, ``version`` and ``top_k`` come from the JSON body, the multipart form or the query.
 Errors are ``{"error": message}`` with 400 (bad input), 401 (no or wrong token), 404 (unknown
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
-from serving import inference, open_inference_rest, tf_serving_rest
+from serving import inference, open_inference_rest, openapi, tf_serving_rest
 from serving.errors import InvalidInput
 from serving.http_common import check_declared_length, decode_base64, guarded, parse_json, read_body
 from serving.state import current
@@ -128,5 +129,8 @@ app = Starlette(
         Route("/v1/models/{rest:path}", guarded(tf_serving_rest.handle), methods=["GET", "POST"]),
         *open_inference_rest.ROUTES,
         Route("/admin/reload", guarded(reload_models), methods=["POST"]),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+        Route("/docs", openapi.docs, methods=["GET"]),
+        Route("/docs/assets/{file}", openapi.docs_asset, methods=["GET"]),
     ]
 )
