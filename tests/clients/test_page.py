@@ -92,3 +92,27 @@ def test_the_page_is_served_at_ui_and_ui_slash_redirects(server):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "<title>imgclf" in page.text
     redirected = httpx.get(f"{server.http}/ui/", timeout=10, follow_redirects=True)
     assert redirected.status_code == 200 and str(redirected.url).endswith("/ui")
+
+
+def test_the_api_docs_render_and_try_an_operation_with_a_token(server, browser):
+    """/docs (Swagger UI from BentoML's package, no CDN) renders the OpenAPI document: the classify
+    operation is there, and "Authorize" + "Try it out" sends the token and shows the live answer."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{server.http}/docs")
+    wait = WebDriverWait(browser, 30)
+    classify = wait.until(lambda b: b.find_element("id", "operations-imgclf-classify"))
+    assert "/classify" in classify.text
+    browser.find_element("css selector", "button.authorize").click()
+    wait.until(lambda b: b.find_element("css selector", ".auth-container input")).send_keys("a-docs-page-token")
+    browser.find_element("css selector", ".auth-btn-wrapper button.authorize").click()
+    browser.find_element("css selector", ".auth-btn-wrapper button.btn-done").click()
+    models = browser.find_element("id", "operations-imgclf-listModels")
+    models.find_element("css selector", ".opblock-summary").click()
+    wait.until(lambda b: models.find_element("css selector", ".try-out__btn")).click()
+    wait.until(lambda b: models.find_element("css selector", "button.execute")).click()
+    curl = wait.until(lambda b: models.find_element("css selector", ".curl-command"))
+    assert "Authorization: Bearer a-docs-page-token" in curl.text
+    status = wait.until(lambda b: models.find_element("css selector", ".live-responses-table tr.response .response-col_status"))
+    assert status.text.strip() == "200"
+    assert "tinyimagenet-cnn" in models.find_element("css selector", ".live-responses-table tr.response .response-col_description").text
