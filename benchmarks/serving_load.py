@@ -7,9 +7,11 @@ validation image when $IMGCLF_DATA_DIR has the zip):
 
 * in-process: decode + resize + ONNX Runtime in one loop, batch 1 and batch 32 (the ceiling);
 * the project's service (`serving.service:Classifier`): HTTP single images and 32-image batches
-  (wrk), gRPC single images (h2load sending the Classify call as gRPC frames; errors are the
+  (wrk), the same single image as an Open Inference Protocol v2 infer (binary tensor extension,
+  top 5 by the classification extension: "HTTP v2"), gRPC single images (h2load sending the Classify call as gRPC frames; errors are the
   failed streams plus the server's own count of non-OK gRPC requests from /metrics; without
-  h2load, an asyncio grpcio client, which takes CPU from the server on a small machine);
+  h2load, an asyncio grpcio client, which takes CPU from the server on a small machine), and the
+  same as a v2 ModelInfer call with raw_input_contents ("gRPC v2", h2load only);
 * baseline "onnx": ONNX Runtime in a BentoML API worker, no batching (baselines/onnx_service.py);
 * baseline "keras": a BentoML-tutorial service calling Keras predict per request (baselines/keras_service.py).
 
@@ -48,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 WRK_SCRIPT = """
 local f = io.open(os.getenv("BODY_FILE"), "rb"); wrk.body = f:read("*a"); f:close()
 wrk.method = "POST"; wrk.headers["Content-Type"] = os.getenv("CONTENT_TYPE")
+if os.getenv("HEADER_NAME") then wrk.headers[os.getenv("HEADER_NAME")] = os.getenv("HEADER_VALUE") end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration,
@@ -130,11 +133,15 @@ class Server:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def wrk(url: str, body: bytes, content_type: str, concurrency: int, seconds: float, images_per_request: int = 1) -> dict:
+def wrk(
+    url: str, body: bytes, content_type: str, concurrency: int, seconds: float, images_per_request: int = 1, header: tuple[str, str] | None = None
+) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         (Path(scratch) / "body").write_bytes(body)
         (Path(scratch) / "post.lua").write_text(WRK_SCRIPT)
         env = {**os.environ, "BODY_FILE": str(Path(scratch) / "body"), "CONTENT_TYPE": content_type}
+        if header:
+            env.update(HEADER_NAME=header[0], HEADER_VALUE=header[1])
         result = subprocess.run(
             [
                 "wrk",
@@ -201,7 +208,7 @@ def grpc_load(target: str, model: str, jpeg: bytes, concurrency: int, seconds: f
     return {"requests_per_s": rate, "images_per_s": rate, "p50_ms": quantiles[49] * 1000, "p99_ms": quantiles[98] * 1000, "errors": errors}
 
 
-def grpc_errors(http_url: str, model: str) -> int:
+def grpc_errors(http_url: str, model: str, protocol: str = "grpc") -> int:
     """The server's count of gRPC requests for `model` that failed (from /metrics).
 
     Calls cancelled by the client are left out: h2load cancels the calls in flight when its time is up."""
@@ -215,19 +222,50 @@ def grpc_errors(http_url: str, model: str) -> int:
         if (
             match
             and f'model="{model}"' in match["labels"]
-            and 'protocol="grpc"' in match["labels"]
+            and f'protocol="{protocol}"' in match["labels"]
             and not re.search(r'outcome="(ok|cancelled)"', match["labels"])
         ):
             total += int(float(match["value"]))
     return total
 
 
-def h2load_grpc(target: str, http_url: str, model: str, jpeg: bytes, concurrency: int, seconds: float) -> dict:
-    """Classify calls sent by h2load as gRPC frames (one 5-byte-prefixed ClassifyRequest per stream)."""
+def classify_message(model: str, jpeg: bytes) -> tuple[bytes, str, str]:
+    """(request bytes, method path, metrics protocol) of an imgclf.v1 Classify call, top 5."""
     from protos.imgclf.v1 import classifier_pb2 as pb
 
-    message = pb.ClassifyRequest(model_spec=pb.ModelSpec(name=model), images=[jpeg], top_k=5).SerializeToString()
-    errors_before = grpc_errors(http_url, model)
+    message = pb.ClassifyRequest(model_spec=pb.ModelSpec(name=model), images=[jpeg], top_k=5)
+    return message.SerializeToString(), "/imgclf.v1.ClassifierService/Classify", "grpc"
+
+
+def model_infer_message(model: str, jpeg: bytes) -> tuple[bytes, str, str]:
+    """The same as a v2 ModelInfer call, as tritonclient sends it (raw_input_contents), top 5 by
+    the classification extension."""
+    from serving.proto_pool import message
+
+    request = message("inference.ModelInferRequest")(
+        model_name=model,
+        inputs=[{"name": "images", "datatype": "BYTES", "shape": [1]}],
+        outputs=[{"name": "probabilities", "parameters": {"classification": {"int64_param": 5}}}],
+        raw_input_contents=[struct.pack("<I", len(jpeg)) + jpeg],
+    )
+    return request.SerializeToString(), "/inference.GRPCInferenceService/ModelInfer", "v2-grpc"
+
+
+def v2_http_body(jpeg: bytes) -> tuple[bytes, tuple[str, str]]:
+    """A v2 infer body in the binary tensor extension (tritonclient.http's default), top 5."""
+    header = json.dumps(
+        {
+            "inputs": [{"name": "images", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": len(jpeg) + 4}}],
+            "outputs": [{"name": "probabilities", "parameters": {"classification": 5, "binary_data": False}}],
+        }
+    ).encode()
+    return header + struct.pack("<I", len(jpeg)) + jpeg, ("Inference-Header-Content-Length", str(len(header)))
+
+
+def h2load_grpc(target: str, http_url: str, model: str, jpeg: bytes, concurrency: int, seconds: float, call=classify_message) -> dict:
+    """gRPC calls sent by h2load as gRPC frames (one 5-byte-prefixed request per stream)."""
+    message, method, protocol = call(model, jpeg)
+    errors_before = grpc_errors(http_url, model, protocol)
     with tempfile.TemporaryDirectory() as scratch:
         body = Path(scratch) / "request"
         body.write_bytes(b"\x00" + struct.pack(">I", len(message)) + message)
@@ -248,7 +286,7 @@ def h2load_grpc(target: str, http_url: str, model: str, jpeg: bytes, concurrency
                 "content-type: application/grpc",
                 "-H",
                 "te: trailers",
-                f"http://{target}/imgclf.v1.ClassifierService/Classify",
+                f"http://{target}{method}",
             ],
             capture_output=True,
             text=True,
@@ -261,7 +299,7 @@ def h2load_grpc(target: str, http_url: str, model: str, jpeg: bytes, concurrency
     if not (counts and finished):
         raise RuntimeError(f"h2load failed:\n{out}\n{result.stderr}")
     succeeded, failed = int(counts[3]), int(counts[4]) + int(counts[5]) + int(counts[6])
-    errors = failed + grpc_errors(http_url, model) - errors_before
+    errors = failed + grpc_errors(http_url, model, protocol) - errors_before
     rate = succeeded / float(finished[1])
     # h2load prints the mean, not percentiles; the p50 column holds the mean for these rows.
     mean = float(request_time[1].rstrip("ums")) / (1000 if request_time[1].endswith("us") else 1) if request_time else float("nan")
@@ -319,15 +357,20 @@ def main() -> int:
         service = Server("serving.service:Classifier", {"IMGCLF_MODELS": args.model, **extra}, ROOT)
         try:
             url = f"http://127.0.0.1:{service.port}/classify?model={args.model}"
-            for c in args.concurrency:
+            v2_url = f"http://127.0.0.1:{service.port}/v2/models/{args.model}/infer"
+            v2_body, v2_header = v2_http_body(jpeg)
+            for c in args.concurrency:  # imgclf.v1 and v2 side by side, so that drift hits both alike.
                 rows.append((label, "HTTP 1 image", c, wrk(url, jpeg, "image/jpeg", c, args.duration)))
+                rows.append((label, "HTTP v2 1 image", c, wrk(v2_url, v2_body, "application/octet-stream", c, args.duration, header=v2_header)))
             for c in args.concurrency:
                 target = f"127.0.0.1:{service.grpc_port}"
                 if use_h2load:
-                    result = h2load_grpc(target, f"http://127.0.0.1:{service.port}", args.model, jpeg, c, args.duration)
+                    http_url = f"http://127.0.0.1:{service.port}"
+                    rows.append((label, "gRPC 1 image", c, h2load_grpc(target, http_url, args.model, jpeg, c, args.duration)))
+                    v2 = h2load_grpc(target, http_url, args.model, jpeg, c, args.duration, call=model_infer_message)
+                    rows.append((label, "gRPC v2 1 image", c, v2))
                 else:
-                    result = grpc_load(target, args.model, jpeg, c, args.duration)
-                rows.append((label, "gRPC 1 image", c, result))
+                    rows.append((label, "gRPC 1 image", c, grpc_load(target, args.model, jpeg, c, args.duration)))
             batch = json.dumps({"images": [base64.b64encode(jpeg).decode()] * 32, "model": args.model}).encode()
             for c in args.concurrency:
                 rows.append((label, "HTTP 32 images", c, wrk(url, batch, "application/json", c, args.duration, 32)))
