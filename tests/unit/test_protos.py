@@ -19,8 +19,8 @@ def test_generated_modules_are_fresh():
 
 def test_serving_path_does_not_import_tensorflow():
     code = (
-        "import sys, serving.service, serving.grpc_server, serving.tf_serving_grpc as t; t._pool(); "
-        "t.message('tensorflow.serving.PredictRequest'); "
+        "import sys, serving.service, serving.grpc_server, serving.openapi, serving.proto_pool as p; p.pool(); "
+        "p.message('tensorflow.serving.PredictRequest'); p.message('inference.ModelInferRequest'); "
         "print(sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
