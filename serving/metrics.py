@@ -56,7 +56,14 @@ def recorded(model: str, protocol: str, images: int):
     REQUESTS.labels(model, protocol, "ok").inc()
 
 
+# The names of the models this worker serves: a refused request's label is its model's name only
+# if it is one of these, so that clients cannot add a series per made-up name (the label set, and
+# /metrics, would grow without bound; schemathesis found names holding line separators there).
+SERVED_MODELS: set[str] = set()
+
+
 def record_error(model: str | None, protocol: str, error: BaseException) -> None:
-    """Counts a request refused before it reached a model (unknown model, bad top_k, bad body)."""
+    """Counts a request refused before it reached a model (unknown model, bad top_k, bad body);
+    a model name that is not served is counted as ``-``."""
     if not getattr(error, "recorded", False):
-        REQUESTS.labels(model or "-", protocol, outcome(error)).inc()
+        REQUESTS.labels(model if model in SERVED_MODELS else "-", protocol, outcome(error)).inc()

@@ -200,6 +200,7 @@ class ModelRepository:
     def __init__(self, models: dict[str, dict[int, ServedModel]], default: str, settings: Settings | None = None, followed: tuple[str, ...] = ()):
         self.models, self.default = models, default
         self.settings, self.followed = settings, followed
+        metrics.SERVED_MODELS.update(models)
         self.refused: dict[tuple[str, int], tuple] = {}  # Versions that failed their checks, and their folder's state then.
 
     @classmethod

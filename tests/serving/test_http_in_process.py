@@ -173,3 +173,13 @@ def test_past_the_queue_limit_a_request_is_refused_at_once_with_retry_after(make
     assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
     assert "overloaded" in refused.json()["error"] and "IMGCLF_QUEUE_SIZE" in refused.json()["error"]
     assert state.gate.calls == 1  # The refused request never reached the model.
+
+
+def test_made_up_model_names_do_not_become_metric_series(http):
+    from prometheus_client import generate_latest
+
+    for name in ("no-such-model", "evil\u2028name\nwith lines"):
+        assert http.post("/classify", params={"model": name}, json={"images": [b64(RED)]}).status_code == 404
+    exposed = generate_latest().decode()
+    assert "no-such-model" not in exposed and "evil" not in exposed
+    assert 'imgclf_requests_total{model="-",outcome="not_found",protocol="http"}' in exposed
