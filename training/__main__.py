@@ -1,7 +1,7 @@
 """The training command line.
 
     python -m training list
-    python -m training train TASK --preset seed|recommended|smoke [--data-dir DIR] [--dataset folder] [--epochs N]
+    python -m training train TASK --preset seed|recommended|smoke [--data-dir DIR] [--dataset folder] [--epochs N | --time-budget 30m]
                                   [--run-dir DIR] [--strategy default|mirrored|multi-worker]
                                   [--resume] [--weights imagenet|none|PATH] [--init-run DIR]
                                   [--no-export] [--export-root DIR] [--name NAME] [--no-store] [--int8]
@@ -18,11 +18,13 @@ import argparse
 import datetime
 import os
 import sys
+import time
 from pathlib import Path
 
 from training import tasks
 
 DATA_DIR_VARIABLE = "IMGCLF_DATA_DIR"
+STARTED = time.monotonic()  # A --time-budget counts from here: imports and data loading are inside it.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--dataset", help="train on another source, e.g. 'folder' for your own root/<class>/*.jpg")
     train.add_argument("--epochs", type=int, help="override the preset's epochs")
+    train.add_argument(
+        "--time-budget",
+        help="wall-clock budget for the whole command (e.g. 30m, 2h, 1h30m): the epochs are planned from a measured throughput "
+        "so that the schedule, evaluation and export fit; the run stops at the budget after a checkpoint in any case",
+    )
     train.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
     train.add_argument("--max-train-images", type=int, help="cap the training images read")
     train.add_argument("--run-dir", help="output folder (default: runs/TASK-PRESET-TIMESTAMP)")
@@ -99,6 +106,15 @@ def _list() -> None:
 
 
 def _train(args) -> int:
+    from training import budget
+
+    time_budget = None
+    if args.time_budget is not None:
+        if args.epochs is not None:
+            raise ValueError("--epochs and --time-budget cannot be used together: the budget picks the epochs; give one of them")
+        if args.strategy == "multi-worker":
+            raise ValueError("--time-budget is not supported with --strategy multi-worker (each worker would plan its own epochs)")
+        time_budget = budget.Budget(budget.parse(args.time_budget), STARTED, export=not args.no_export)
     config = tasks.resolve(
         args.task,
         args.preset,
@@ -136,6 +152,7 @@ def _train(args) -> int:
         resume=args.resume,
         init_run=args.init_run,
         verbose=2 if args.quiet else "auto",
+        budget=time_budget,
     )
     path = train(config, run_dir, options)
     if path is None:

@@ -1,15 +1,21 @@
-"""What a fit records as it goes: `RunRecorder` (checkpoint and history at every epoch end) and
-the `FitResult` a fit or a search hands back to `training.train`."""
+"""What a fit records as it goes: `RunRecorder` (checkpoint and history at every epoch end),
+`RunProgress` (the run's overall position and ETA, and the time budget's stop) and the
+`FitResult` a fit or a search hands back to `training.train`."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import sys
 import time
 
 import keras
 
 from training import reporting
+from training.budget import Budget, describe
 from training.run_dir import RunDirectory, save_model_atomic, write_json
+
+log = logging.getLogger("training")
 
 
 @dataclasses.dataclass
@@ -62,3 +68,31 @@ class RunRecorder(keras.callbacks.Callback):
         save_model_atomic(self.model, self.run.checkpoint_model)
         write_json(self.run.checkpoint_state, {"epoch": epoch + 1, "train_seconds": self.train_seconds, "history": self.history})
         reporting.write_history_csv(self.run / "history.csv", self.history)
+
+
+class RunProgress(keras.callbacks.Callback):
+    """After each epoch (and after `RunRecorder` has saved it): one line with the run's position in
+    its whole schedule and the time left, printed and logged. With a `Budget`, it stops the run when
+    the next epoch would not fit before what the budget keeps for evaluation and export."""
+
+    def __init__(self, epochs: int, initial_epoch: int, budget: Budget | None = None, reserve_seconds: float = 0.0, stream=None):
+        super().__init__()
+        self.epochs, self.initial, self.budget, self.reserve_seconds = epochs, initial_epoch, budget, reserve_seconds
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.stopped_early = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        spent = time.monotonic() - self.started
+        per_epoch = spent / max(1, done - self.initial)
+        line = f"run: epoch {done}/{self.epochs} ({100 * done / self.epochs:.0f}% of the schedule), {describe(spent)} training"
+        line += f", about {describe(per_epoch * (self.epochs - done))} to go" if done < self.epochs else ", schedule complete"
+        if self.budget is not None:
+            line += f"; budget {describe(self.budget.seconds)}, {describe(self.budget.remaining())} left"
+            if done < self.epochs and self.budget.remaining() - self.reserve_seconds < per_epoch:
+                self.model.stop_training = True
+                self.stopped_early = True
+                line += f"; stopping: the next epoch would not fit (the checkpoint is kept: --resume continues at epoch {done + 1})"
+        print(line, file=self.stream, flush=True)
+        log.info("%s", line)

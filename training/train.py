@@ -20,12 +20,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from training import budget as budget_module
 from training import distribute, pipeline, preflight, reporting
 from training.data import ImageDataset, Limits, load_dataset
 from training.models import build_model, xception
 from training.run_dir import RunDirectory, read_json, save_model_atomic, write_json
-from training.run_recorder import FitResult, RunRecorder
-from training.tasks import TaskConfig
+from training.run_recorder import FitResult, RunProgress, RunRecorder
+from training.tasks import TaskConfig, with_overrides
 
 log = logging.getLogger("training")
 
@@ -42,6 +43,8 @@ class RunOptions:
     resume: bool = False
     init_run: str | None = None
     verbose: str | int = "auto"
+    # --time-budget: the epochs are planned from a measured throughput to fit it (training.budget).
+    budget: budget_module.Budget | None = None
 
 
 def make_optimizer(config: TaskConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -113,6 +116,32 @@ def _cached_features(run: RunDirectory, name: str, features: keras.Model, images
     return np.load(path, mmap_mode="r")
 
 
+def _plan(config: TaskConfig, model: keras.Model, train_data, dataset: ImageDataset, run: RunDirectory, budget, strategy, steps_per_epoch: int):
+    """Times a throwaway copy of ``model`` on a few batches, and saving it as a checkpoint is saved,
+    and plans the epochs that fit the budget."""
+    with strategy.scope():
+        probe = keras.models.clone_model(model)
+        compile_model(probe, config, dataset.num_classes, steps_per_epoch)
+    images_per_second = budget_module.measure(probe, train_data)
+    scratch = run / "checkpoint" / "probe.keras"
+    start = time.perf_counter()
+    save_model_atomic(probe, scratch)
+    checkpoint_seconds = time.perf_counter() - start
+    scratch.unlink()
+    del probe
+    plan = budget_module.plan(budget, images_per_second, len(dataset.train), len(dataset.validation), config.warmup_epochs, checkpoint_seconds)
+    log.info(
+        "time budget %s (%s left): %.0f training images/s measured, about %s an epoch: %d epochs planned, %s kept for evaluation and export",
+        budget_module.describe(budget.seconds),
+        budget_module.describe(budget.remaining()),
+        images_per_second,
+        budget_module.describe(plan.epoch_seconds),
+        plan.epochs,
+        budget_module.describe(plan.reserve_seconds),
+    )
+    return plan
+
+
 def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, state: dict | None, options: RunOptions, chief: bool) -> FitResult:
     num_classes = dataset.num_classes
     steps_per_epoch = max(1, -(-len(dataset.train) // config.batch_size))
@@ -130,7 +159,6 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
             log.info("resuming %s from epoch %d", run.path, initial_epoch)
         else:
             trained = head if config.bottleneck else _initial_model(config, dataset, options.init_run)
-            compile_model(trained, config, num_classes, steps_per_epoch)
     extra = {}
     train_x, validation_x = dataset.train.images, dataset.validation.images
     if config.bottleneck:
@@ -140,8 +168,21 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
         extra["feature_seconds"] = round(time.perf_counter() - start, 3)
     train_data = pipeline.training_dataset(train_x, dataset.train.labels, num_classes, config.batch_size, config.augment, config.seed)
     validation_data = pipeline.evaluation_dataset(validation_x, dataset.validation.labels, num_classes, EVALUATION_BATCH)
+    plan_file, plan = run / "plan.json", None
+    if state and plan_file.is_file():  # A budgeted run resumes with the schedule it planned.
+        saved = read_json(plan_file)
+        config = with_overrides(config, epochs=saved["epochs"], warmup_epochs=saved["warmup_epochs"])
+    elif not state and options.budget is not None:
+        plan = _plan(config, trained, train_data, dataset, run, options.budget, strategy, steps_per_epoch)
+        config = with_overrides(config, epochs=plan.epochs, warmup_epochs=plan.warmup_epochs)
+        write_json(plan_file, plan.to_json())
+    if not state:
+        with strategy.scope():
+            compile_model(trained, config, num_classes, steps_per_epoch)
     recorder = RunRecorder(run, history, state["train_seconds"] if state else 0.0, len(dataset.train))
-    callbacks = [recorder]
+    reserve = plan.reserve_seconds if plan else (budget_module.reserve(options.budget, 1e9, 0) if options.budget else 0.0)
+    progress = RunProgress(config.epochs, initial_epoch, options.budget, reserve)
+    callbacks = [recorder, progress]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run / "logs"), write_graph=False, update_freq="epoch"))
     if initial_epoch < config.epochs:
@@ -152,6 +193,16 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=options.verbose,
+        )
+    if options.budget is not None or plan_file.is_file():
+        planned = read_json(plan_file) if plan_file.is_file() else {}
+        extra.update(
+            {
+                "time_budget_s": planned.get("time_budget_s"),
+                "epochs_planned": config.epochs,
+                "probe_images_per_second": planned.get("images_per_second"),
+                "stopped_by_budget": progress.stopped_early,
+            }
         )
     if config.bottleneck:
         head.set_weights(trained.get_weights())
@@ -231,6 +282,11 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
         if config.architecture == "autokeras":
             from training.models import autokeras_search
 
+            if options.budget is not None:  # The search and its fits share the budget, less evaluation and export.
+                kept = budget_module.EXPORT_SECONDS + 60.0
+                config = with_overrides(config, time_budget_hours=max(60.0, options.budget.remaining() - kept) / 3600)
+                log.info("time budget: the search gets %s", budget_module.describe(config.time_budget_hours * 3600))
+
             result = autokeras_search.search(config, dataset, run, options)
         else:
             result = fit(config, dataset, run, strategy, state, options, chief)
@@ -249,6 +305,7 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
                 "parameters": int(model.count_params()),
                 "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
                 "training_images": len(dataset.train),
+                **({"time_budget_s": options.budget.seconds} if options.budget else {}),
                 "skipped_images": len(dataset.skipped),
                 **result.extra,
             }

@@ -1,0 +1,43 @@
+"""--time-budget on real data: task1's recommended preset with a one-minute budget on the Tiny
+ImageNet subset ends inside the budget plus a stated margin, with its whole planned schedule run
+and a checkpoint that --resume accepts."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.integration.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+BUDGET_S = 60
+# Stated margin: the budget counts from `training.__main__`'s import, not from the process's start
+# (the interpreter's own start-up, about a second), and epoch times vary on this shared machine.
+MARGIN_S = 15
+
+
+def test_a_one_minute_budget_ends_inside_it_with_the_schedule_complete(real_data_dir, tmp_path):
+    run = tmp_path / "run"
+    arguments = ["train", "task1", "--preset", "recommended", "--data-dir", str(real_data_dir), "--max-train-images", "4000"]
+    start = time.monotonic()
+    result = run_cli(*arguments, "--time-budget", "1m", "--run-dir", str(run), "--quiet", "--no-export")
+    wall = time.monotonic() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert wall <= BUDGET_S + MARGIN_S, f"the run took {wall:.0f} s for a {BUDGET_S} s budget"
+    metrics = json.loads((run / "metrics.json").read_text())
+    plan = json.loads((run / "plan.json").read_text())
+    assert metrics["time_budget_s"] == BUDGET_S and metrics["probe_images_per_second"] == plan["images_per_second"] > 0
+    assert metrics["epochs_planned"] == plan["epochs"] >= 2, plan
+    assert metrics["epochs_completed"] == plan["epochs"] and not metrics["stopped_by_budget"]  # The whole schedule ran.
+    planned = plan["epochs"]
+    assert f"run: epoch {planned}/{planned} (100% of the schedule)" in result.stderr and "schedule complete" in result.stderr
+    assert f"run: epoch 1/{planned}" in result.stderr and "left" in result.stderr  # Overall position and budget, every epoch.
+    # The checkpoint is resumable: --resume finds the schedule complete and finishes the run again.
+    resumed = run_cli("train", "task1", "--preset", "recommended", "--data-dir", str(real_data_dir), "--max-train-images", "4000",
+                      "--run-dir", str(run), "--resume", "--quiet", "--no-export")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = json.loads((run / "metrics.json").read_text())
+    assert after["epochs_completed"] == planned and after["time_budget_s"] == BUDGET_S  # The plan travels with the run.

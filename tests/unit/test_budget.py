@@ -1,0 +1,74 @@
+"""--time-budget's parts: the duration syntax, the plan's arithmetic, the refusals on the command
+line, and the stop after a checkpoint (a real Keras fit of a tiny model, with a budget already
+nearly spent). The whole thing against real data: tests/integration/test_time_budget.py."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+
+from training import budget
+from training.__main__ import main
+
+
+@pytest.mark.parametrize("text,seconds", [("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("90s", 90), ("1.5h", 5400), (" 45M ", 2700)])
+def test_durations(text, seconds):
+    assert budget.parse(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "30", "thirty minutes", "0m", "-5m", "1d", "m"])
+def test_bad_durations_are_refused_by_name(text):
+    with pytest.raises(ValueError, match="--time-budget must be"):
+        budget.parse(text)
+
+
+def test_the_plan_fills_what_is_left_after_evaluation_and_export():
+    started = time.monotonic()
+    plan = budget.plan(budget.Budget(1800, started), images_per_second=1000, train_images=100_000, validation_images=10_000, warmup_epochs=1)
+    epoch = 100 + 10_000 / (budget.VALIDATION_SPEEDUP * 1000) + budget.EPOCH_OVERHEAD_SECONDS
+    assert plan.epoch_seconds == pytest.approx(epoch)
+    assert plan.reserve_seconds == pytest.approx(10_000 / 3000 + 5 + budget.EXPORT_SECONDS)
+    assert plan.epochs == int((1800 - plan.reserve_seconds) * (1 - budget.SAFETY) // epoch)
+    assert plan.epochs * epoch + plan.reserve_seconds < 1800 and plan.warmup_epochs == 1 and plan.time_budget_s == 1800
+    # No export: more epochs. Too little time: one epoch, and no warm-up (it would leave no decay).
+    assert budget.plan(budget.Budget(1800, started, export=False), 1000, 100_000, 10_000, 1).epochs >= plan.epochs
+    tight = budget.plan(budget.Budget(60, started), 1000, 100_000, 10_000, 1)
+    assert (tight.epochs, tight.warmup_epochs) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "arguments,words",
+    [
+        (["--epochs", "3", "--time-budget", "30m"], "--epochs and --time-budget cannot be used together"),
+        (["--time-budget", "soon"], "--time-budget must be a duration"),
+        (["--time-budget", "30m", "--strategy", "multi-worker"], "not supported with --strategy multi-worker"),
+    ],
+)
+def test_the_command_refuses_bad_budget_options(arguments, words, capsys, tmp_path):
+    assert main(["train", "task1", "--run-dir", str(tmp_path / "run"), *arguments]) == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # Refused before anything was written.
+
+
+def test_a_spent_budget_stops_the_fit_after_the_epochs_checkpoint(tmp_path):
+    import keras
+
+    from training.run_dir import RunDirectory
+    from training.run_recorder import RunProgress, RunRecorder
+
+    run = RunDirectory(tmp_path / "run")
+    (run.path / "checkpoint").mkdir(parents=True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy")
+    x, y = np.random.default_rng(0).random((64, 4), np.float32), np.eye(2, dtype=np.float32)[np.arange(64) % 2]
+    # 0.5 s left of the budget, 0.4 s kept for evaluation and export: no second epoch fits.
+    spent = budget.Budget(100, time.monotonic() - 99.5)
+    recorder, stream = RunRecorder(run, [], 0.0, 64), io.StringIO()
+    progress = RunProgress(5, 0, spent, reserve_seconds=0.4, stream=stream)
+    model.fit(x, y, epochs=5, callbacks=[recorder, progress], verbose=0)
+    assert len(recorder.history) == 1 and progress.stopped_early
+    assert run.checkpoint_model.is_file() and run.checkpoint_state.is_file()  # Resumable from epoch 2.
+    assert "run: epoch 1/5 (20% of the schedule)" in stream.getvalue() and "--resume continues at epoch 2" in stream.getvalue()
