@@ -21,6 +21,7 @@ import struct
 
 import numpy as np
 
+from serving import inference
 from serving.errors import InvalidInput
 from serving.repository import ModelRepository, ServedModel
 from serving.state import ServiceState
@@ -161,7 +162,8 @@ def check_classification(value, where: str) -> int:
 async def infer(
     state: ServiceState, model: ServedModel, inputs: list[InputTensor], outputs: list[RequestedOutput], protocol: str
 ) -> list[OutputTensor]:
-    """Runs ``model`` on the request's one input; the requested outputs (all of them if none)."""
+    """Runs ``model`` on the request's one input (which its front door passed through `check_input`
+    before reading its data); the requested outputs (all of them if none)."""
     if len(inputs) != 1:
         raise InvalidInput(
             f"send exactly one input, {IMAGES!r} (BYTES [N] encoded images) or {INPUT_NAME!r} (UINT8|FP32 [N,H,W,3]), got {len(inputs)}"
@@ -176,7 +178,6 @@ async def infer(
                 f"output {output.name!r}: classification must be between 1 and {model.num_classes} (the classes of {model.name}), "
                 f"got {output.classification}"
             )
-    check_input(tensor.name, tensor.datatype, tensor.shape)
     if tensor.name == IMAGES:
         probabilities = await state.predict_images(model, [bytes(blob) for blob in tensor.data], protocol)
     else:
@@ -189,19 +190,22 @@ def _output(output: RequestedOutput, probabilities: np.ndarray, model: ServedMod
     if output.classification is None:
         return OutputTensor(output.name, "FP32", list(probabilities.shape), probabilities)
     k = output.classification
-    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-    strings = np.array([[f"{row[i]:f}:{i}:{model.labels[i]}".encode() for i in indices] for row, indices in zip(probabilities, order)], object)
+    top = inference.top_classes(probabilities, model, k)
+    strings = np.array([[f"{c['score']:f}:{c['class_index']}:{c['label']}".encode() for c in image] for image in top], object)
     return OutputTensor(output.name, "BYTES", [len(probabilities), k], strings.reshape(len(probabilities), k))
 
 
-def server_metadata() -> dict:
+def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        own = version("imgclf")
+        return version("imgclf")
     except PackageNotFoundError:  # A bento runs from its source, not an installed package.
-        own = "unknown"
-    return {"name": SERVER_NAME, "version": own, "extensions": list(EXTENSIONS)}
+        return "unknown"
+
+
+def server_metadata() -> dict:
+    return {"name": SERVER_NAME, "version": package_version(), "extensions": list(EXTENSIONS)}
 
 
 def model_metadata(repository: ModelRepository, model: ServedModel) -> dict:

@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from serving import metrics, open_inference
 from serving.errors import InvalidInput, ServingError
 from serving.grpc_common import abort, parsing, serialize
-from serving.open_inference import InputTensor, RequestedOutput, check_classification, check_datatype
+from serving.open_inference import InputTensor, RequestedOutput, check_classification, check_datatype, check_shape
 from serving.proto_pool import message
 from serving.state import ServiceState
 
@@ -48,9 +48,7 @@ def _inputs(request) -> list[InputTensor]:
     for index, tensor in enumerate(request.inputs):
         where = f"input {tensor.name!r}"
         datatype = check_datatype(tensor.datatype, where)
-        shape = list(tensor.shape)
-        if any(size < 0 for size in shape):
-            raise InvalidInput(f"{where}: shape must be a list of sizes (integers >= 0), got {shape}")
+        shape = check_shape(list(tensor.shape), where)
         open_inference.check_input(tensor.name, datatype, shape)
         if raw:
             data = open_inference.from_raw(raw[index], datatype, shape, where)

@@ -426,17 +426,11 @@ def document(models: tuple[str, ...] = ()) -> dict:
 
 @functools.cache
 def _document() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        own = version("imgclf")
-    except PackageNotFoundError:
-        own = "0.0.0"
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "imgclf",
-            "version": own,
+            "version": open_inference.package_version(),
             "description": (
                 "Image classification over HTTP: imgclf's own API, TensorFlow Serving's REST API and the Open Inference Protocol v2 "
                 "(KServe, Triton), over the same models and the same decode and resize. The same service answers gRPC on its gRPC port. "

@@ -78,9 +78,10 @@ class Plan:
         return {key: round(value, 3) if isinstance(value, float) else value for key, value in dataclasses.asdict(self).items()}
 
 
-def reserve(budget: Budget, images_per_second: float, validation_images: int) -> float:
-    """Seconds kept for what follows training: evaluating the saved model, and the export."""
-    evaluation = validation_images / (VALIDATION_SPEEDUP * images_per_second)
+def reserve(budget: Budget, images_per_second: float | None = None, validation_images: int = 0) -> float:
+    """Seconds kept for what follows training: evaluating the saved model (when its throughput is
+    known), and the export."""
+    evaluation = validation_images / (VALIDATION_SPEEDUP * images_per_second) if images_per_second else 0.0
     return evaluation + 5.0 + (EXPORT_SECONDS if budget.export else 0.0)
 
 

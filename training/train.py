@@ -117,8 +117,8 @@ def _cached_features(run: RunDirectory, name: str, features: keras.Model, images
 
 
 def _plan(config: TaskConfig, model: keras.Model, train_data, dataset: ImageDataset, run: RunDirectory, budget, strategy, steps_per_epoch: int):
-    """Times a throwaway copy of ``model`` on a few batches, and saving it as a checkpoint is saved,
-    and plans the epochs that fit the budget."""
+    """Times a throwaway copy of ``model`` on a few batches and one checkpoint save of it, and plans
+    the epochs that fit the budget."""
     with strategy.scope():
         probe = keras.models.clone_model(model)
         compile_model(probe, config, dataset.num_classes, steps_per_epoch)
@@ -168,19 +168,20 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
         extra["feature_seconds"] = round(time.perf_counter() - start, 3)
     train_data = pipeline.training_dataset(train_x, dataset.train.labels, num_classes, config.batch_size, config.augment, config.seed)
     validation_data = pipeline.evaluation_dataset(validation_x, dataset.validation.labels, num_classes, EVALUATION_BATCH)
-    plan_file, plan = run / "plan.json", None
+    plan_file = run / "plan.json"
+    planned = None  # The time budget's plan, as plan.json holds it.
     if state and plan_file.is_file():  # A budgeted run resumes with the schedule it planned.
-        saved = read_json(plan_file)
-        config = with_overrides(config, epochs=saved["epochs"], warmup_epochs=saved["warmup_epochs"])
+        planned = read_json(plan_file)
     elif not state and options.budget is not None:
-        plan = _plan(config, trained, train_data, dataset, run, options.budget, strategy, steps_per_epoch)
-        config = with_overrides(config, epochs=plan.epochs, warmup_epochs=plan.warmup_epochs)
-        write_json(plan_file, plan.to_json())
+        planned = _plan(config, trained, train_data, dataset, run, options.budget, strategy, steps_per_epoch).to_json()
+        write_json(plan_file, planned)
+    if planned:
+        config = with_overrides(config, epochs=planned["epochs"], warmup_epochs=planned["warmup_epochs"])
     if not state:
         with strategy.scope():
             compile_model(trained, config, num_classes, steps_per_epoch)
     recorder = RunRecorder(run, history, state["train_seconds"] if state else 0.0, len(dataset.train))
-    reserve = plan.reserve_seconds if plan else (budget_module.reserve(options.budget, 1e9, 0) if options.budget else 0.0)
+    reserve = planned["reserve_seconds"] if planned else (budget_module.reserve(options.budget) if options.budget else 0.0)
     progress = RunProgress(config.epochs, initial_epoch, options.budget, reserve)
     callbacks = [recorder, progress]
     if chief:
@@ -194,8 +195,8 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
             callbacks=callbacks,
             verbose=options.verbose,
         )
-    if options.budget is not None or plan_file.is_file():
-        planned = read_json(plan_file) if plan_file.is_file() else {}
+    if planned or options.budget is not None:
+        planned = planned or {}
         extra.update(
             {
                 "time_budget_s": planned.get("time_budget_s"),
