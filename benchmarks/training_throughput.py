@@ -104,11 +104,11 @@ def run_task(name: str, data_dir: str, max_images: int, rounds: int, mixed_preci
         )
         rate = len(images) / (time.perf_counter() - start)
         rows.append(f"{label:<10} {'base features (once)':<26} {rate:>9.1f} {'-':>9} {'-':>7}")
-        compile_model(head, config, classes, 100)
+        compile_model(head, config, classes)
         piped, memory, alone = measure(head, cached, labels, classes, config, 50, rounds)
         rows.append(_row(label, "head on cached features", piped, memory, alone))
         return rows
-    compile_model(model, config, classes, 100)
+    compile_model(model, config, classes)
     piped, memory, alone = measure(model, images, labels, classes, config, STEPS[config.architecture], rounds)
     what = f"{config.architecture} {config.input_size[0]}px b{config.batch_size}{' aug' if config.augment else ''}"
     rows.append(_row(label, what, piped, memory, alone))

@@ -17,6 +17,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable
 
 log = logging.getLogger("training")
 
@@ -55,11 +56,12 @@ def describe(seconds: float) -> str:
 @dataclasses.dataclass(frozen=True)
 class Budget:
     seconds: float
-    started: float  # time.monotonic() when the command started
+    started: float  # clock() when the command started
     export: bool = True
+    clock: Callable[[], float] = dataclasses.field(default=time.monotonic, compare=False, repr=False)
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock() - self.started
 
     def remaining(self) -> float:
         return self.seconds - self.elapsed()

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import sys
 import time
+from collections.abc import Callable
 
 import keras
 
 from training import reporting
-from training.budget import Budget, describe
+from training.budget import SAFETY, Budget, describe
 from training.run_dir import RunDirectory, save_model_atomic, write_json
 
 log = logging.getLogger("training")
@@ -72,20 +74,56 @@ class RunRecorder(keras.callbacks.Callback):
 
 class RunProgress(keras.callbacks.Callback):
     """After each epoch (and after `RunRecorder` has saved it): one line with the run's position in
-    its whole schedule and the time left, printed and logged. With a `Budget`, it stops the run when
-    the next epoch would not fit before what the budget keeps for evaluation and export."""
+    its whole schedule and the time left, printed and logged.
 
-    def __init__(self, epochs: int, initial_epoch: int, budget: Budget | None = None, reserve_seconds: float = 0.0, stream=None):
+    With a `Budget`, it stops the run when the next epoch would not fit before what the budget keeps
+    for evaluation and export. With ``replan`` too, it re-plans first: from the epochs' measured
+    cadence (the last few, checkpoints included) it sets the schedule's length to the epochs that
+    fit, with `training.budget.SAFETY` kept free, and hands the new count to ``replan`` (which moves
+    the learning-rate schedule's end and rewrites the plan). A throughput probe that caught the
+    machine in a slow or a fast moment is so corrected after the first epoch."""
+
+    RECENT = 3  # The cadence is the mean of this many last epochs.
+
+    def __init__(
+        self,
+        epochs: int,
+        initial_epoch: int,
+        budget: Budget | None = None,
+        reserve_seconds: float = 0.0,
+        stream=None,
+        replan: Callable[[int], None] | None = None,
+    ):
         super().__init__()
         self.epochs, self.initial, self.budget, self.reserve_seconds = epochs, initial_epoch, budget, reserve_seconds
-        self.stream = stream or sys.stderr
-        self.started = time.monotonic()
+        self.stream, self.replan = stream or sys.stderr, replan
+        self.clock = budget.clock if budget is not None else time.monotonic
+        self.started = self.clock()
         self.stopped_early = False
+        self._durations: list[float] = []
+        self._last = None
+
+    def on_train_begin(self, logs=None):
+        if self._last is None:
+            self._last = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        spent = time.monotonic() - self.started
-        per_epoch = spent / max(1, done - self.initial)
+        now = self.clock()
+        self._durations.append(now - (self._last or self.started))
+        self._last = now
+        spent = now - self.started
+        recent = self._durations[-self.RECENT :]
+        per_epoch = sum(recent) / len(recent)
+        notes = []
+        if self.budget is not None and self.replan is not None and done < self.epochs:
+            fit = math.floor((self.budget.remaining() - self.reserve_seconds) * (1 - SAFETY) / per_epoch)
+            if fit >= 1 and done + fit != self.epochs:
+                notes.append(f"re-planned from {self.epochs} to {done + fit} epochs at {describe(per_epoch)} an epoch")
+                self.epochs = done + fit
+                self.replan(self.epochs)
+        if done >= self.epochs:
+            self.model.stop_training = True  # The fit may have been started with more epochs.
         line = f"run: epoch {done}/{self.epochs} ({100 * done / self.epochs:.0f}% of the schedule), {describe(spent)} training"
         line += f", about {describe(per_epoch * (self.epochs - done))} to go" if done < self.epochs else ", schedule complete"
         if self.budget is not None:
@@ -93,6 +131,7 @@ class RunProgress(keras.callbacks.Callback):
             if done < self.epochs and self.budget.remaining() - self.reserve_seconds < per_epoch:
                 self.model.stop_training = True
                 self.stopped_early = True
-                line += f"; stopping: the next epoch would not fit (the checkpoint is kept: --resume continues at epoch {done + 1})"
+                notes.append(f"stopping: the next epoch would not fit (the checkpoint is kept: --resume continues at epoch {done + 1})")
+        line += "".join(f"; {note}" for note in notes)
         print(line, file=self.stream, flush=True)
         log.info("%s", line)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from training import budget as budget_module
-from training import distribute, pipeline, preflight, reporting
+from training import distribute, pipeline, preflight, reporting, schedule
 from training.data import ImageDataset, Limits, load_dataset
 from training.models import build_model, xception
 from training.run_dir import RunDirectory, read_json, save_model_atomic, write_json
@@ -47,16 +47,9 @@ class RunOptions:
     budget: budget_module.Budget | None = None
 
 
-def make_optimizer(config: TaskConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    learning_rate = config.learning_rate
-    if config.schedule == "cosine":
-        warmup = config.warmup_epochs * steps_per_epoch
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=config.learning_rate * (0.1 if warmup else 1.0),
-            decay_steps=max(1, config.epochs * steps_per_epoch - warmup),
-            warmup_target=config.learning_rate if warmup else None,
-            warmup_steps=warmup,
-        )
+def make_optimizer(config: TaskConfig) -> keras.optimizers.Optimizer:
+    """The task's optimizer, at the schedule's first rate (`learning_rate_schedule` moves it)."""
+    learning_rate = config.learning_rate * (schedule.WARMUP_START if config.schedule == "cosine" and config.warmup_epochs else 1.0)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate)
     if config.optimizer == "adamw":
@@ -64,9 +57,16 @@ def make_optimizer(config: TaskConfig, steps_per_epoch: int) -> keras.optimizers
     return keras.optimizers.SGD(learning_rate, momentum=config.momentum)
 
 
-def compile_model(model: keras.Model, config: TaskConfig, num_classes: int, steps_per_epoch: int) -> None:
+def learning_rate_schedule(config: TaskConfig, steps_per_epoch: int) -> schedule.LearningRateSchedule | None:
+    """The callback that moves the rate along the task's schedule (None for a constant rate)."""
+    if config.schedule != "cosine":
+        return None
+    return schedule.LearningRateSchedule(config.learning_rate, steps_per_epoch, config.epochs, config.warmup_epochs)
+
+
+def compile_model(model: keras.Model, config: TaskConfig, num_classes: int) -> None:
     model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch),
+        optimizer=make_optimizer(config),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[
             keras.metrics.CategoricalAccuracy(name="accuracy"),
@@ -95,6 +95,13 @@ def _initial_model(config: TaskConfig, dataset: ImageDataset, init_run: str | No
     return model
 
 
+def _copy(model: keras.Model) -> keras.Model:
+    """``model`` with its weights, rebuilt in the current distribution strategy's scope."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _cached_features(run: RunDirectory, name: str, features: keras.Model, images: np.ndarray) -> np.ndarray:
     """The frozen base's features for ``images``, computed once and cached (float16) in the run."""
     path = run / "features" / f"{name}.npy"
@@ -121,7 +128,7 @@ def _plan(config: TaskConfig, model: keras.Model, train_data, dataset: ImageData
     the epochs that fit the budget."""
     with strategy.scope():
         probe = keras.models.clone_model(model)
-        compile_model(probe, config, dataset.num_classes, steps_per_epoch)
+        compile_model(probe, config, dataset.num_classes)
     images_per_second = budget_module.measure(probe, train_data)
     scratch = run / "checkpoint" / "probe.keras"
     start = time.perf_counter()
@@ -142,7 +149,17 @@ def _plan(config: TaskConfig, model: keras.Model, train_data, dataset: ImageData
     return plan
 
 
-def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, state: dict | None, options: RunOptions, chief: bool) -> FitResult:
+def fit(
+    config: TaskConfig,
+    dataset: ImageDataset,
+    run: RunDirectory,
+    strategy,
+    state: dict | None,
+    options: RunOptions,
+    chief: bool,
+    model: keras.Model | None = None,
+) -> FitResult:
+    """Fits the task's model (``model``, or a new one) with the task's recipe; resumes from ``state``."""
     num_classes = dataset.num_classes
     steps_per_epoch = max(1, -(-len(dataset.train) // config.batch_size))
     history = list(state["history"]) if state else []
@@ -158,7 +175,7 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
             trained = keras.models.load_model(run.checkpoint_model)
             log.info("resuming %s from epoch %d", run.path, initial_epoch)
         else:
-            trained = head if config.bottleneck else _initial_model(config, dataset, options.init_run)
+            trained = head if config.bottleneck else _initial_model(config, dataset, options.init_run) if model is None else _copy(model)
     extra = {}
     train_x, validation_x = dataset.train.images, dataset.validation.images
     if config.bottleneck:
@@ -179,28 +196,40 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
         config = with_overrides(config, epochs=planned["epochs"], warmup_epochs=planned["warmup_epochs"])
     if not state:
         with strategy.scope():
-            compile_model(trained, config, num_classes, steps_per_epoch)
+            compile_model(trained, config, num_classes)
     recorder = RunRecorder(run, history, state["train_seconds"] if state else 0.0, len(dataset.train))
     reserve = planned["reserve_seconds"] if planned else (budget_module.reserve(options.budget) if options.budget else 0.0)
-    progress = RunProgress(config.epochs, initial_epoch, options.budget, reserve)
-    callbacks = [recorder, progress]
+    rates = learning_rate_schedule(config, steps_per_epoch)
+
+    def replan(epochs: int) -> None:  # A budgeted run moves its schedule's end to what fits.
+        if rates is not None:
+            rates.epochs = epochs
+        planned["epochs"] = epochs
+        write_json(plan_file, planned)
+
+    progress = RunProgress(config.epochs, initial_epoch, options.budget, reserve, replan=replan if planned and options.budget else None)
+    callbacks = [recorder, progress] + ([rates] if rates else [])
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run / "logs"), write_graph=False, update_freq="epoch"))
-    if initial_epoch < config.epochs:
+    # A re-planned schedule may grow past the epochs a fit was started with: fit on to its end.
+    while initial_epoch < progress.epochs and not progress.stopped_early:
         trained.fit(
             train_data,
             validation_data=validation_data if len(dataset.validation) else None,
-            epochs=config.epochs,
+            epochs=progress.epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=options.verbose,
         )
+        if len(recorder.history) == initial_epoch:
+            break  # Nothing ran (stopped before its first epoch).
+        initial_epoch = len(recorder.history)
     if planned or options.budget is not None:
         planned = planned or {}
         extra.update(
             {
                 "time_budget_s": planned.get("time_budget_s"),
-                "epochs_planned": config.epochs,
+                "epochs_planned": progress.epochs,
                 "probe_images_per_second": planned.get("images_per_second"),
                 "stopped_by_budget": progress.stopped_early,
             }
@@ -209,6 +238,25 @@ def fit(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, 
         head.set_weights(trained.get_weights())
         trained = full
     return FitResult(trained, recorder.history, recorder.train_seconds, len(dataset.train) * len(recorder.history), extra)
+
+
+def _search(config: TaskConfig, dataset: ImageDataset, run: RunDirectory, strategy, state, options: RunOptions, chief: bool) -> FitResult:
+    """Task 2: the AutoKeras search, then (``final_fit``) the best model trained on with the task's recipe."""
+    from training.models import autokeras_search
+
+    if options.budget is not None:  # The search and the final fit share the budget, less evaluation and export.
+        left = max(60.0, options.budget.remaining() - budget_module.reserve(options.budget))
+        search_seconds = left * (config.search_share if config.final_fit else 1.0)
+        config = with_overrides(config, time_budget_hours=search_seconds / 3600)
+        log.info("time budget: the search gets %s", budget_module.describe(search_seconds))
+    searched = autokeras_search.search(config, dataset, run, options)
+    if not config.final_fit:
+        return searched
+    log.info("final fit: the best model of the search, trained on with the task's recipe")
+    result = fit(config, dataset, run, strategy, state, options, chief, model=searched.model)
+    result.extra.update({f"search_{key}" if not key.startswith("search") else key: value for key, value in searched.extra.items()})
+    result.extra["search_epochs"] = len(searched.history)
+    return result
 
 
 def float32_model(config: TaskConfig, model: keras.Model, num_classes: int) -> keras.Model:
@@ -281,14 +329,7 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
             log.warning("%s", problem)
         write_json(run / "labels.json", {"class_ids": list(dataset.class_ids), "class_names": list(dataset.class_names)})
         if config.architecture == "autokeras":
-            from training.models import autokeras_search
-
-            if options.budget is not None:  # The search and its fits share the budget, less evaluation and export.
-                kept = budget_module.EXPORT_SECONDS + 60.0
-                config = with_overrides(config, time_budget_hours=max(60.0, options.budget.remaining() - kept) / 3600)
-                log.info("time budget: the search gets %s", budget_module.describe(config.time_budget_hours * 3600))
-
-            result = autokeras_search.search(config, dataset, run, options)
+            result = _search(config, dataset, run, strategy, state, options, chief)
         else:
             result = fit(config, dataset, run, strategy, state, options, chief)
         save_model_atomic(float32_model(config, result.model, dataset.num_classes), run / "model.keras")

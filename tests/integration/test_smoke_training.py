@@ -25,9 +25,8 @@ def test_smoke_run_writes_every_output(task, smoke_runs):
     for name in RUN_FILES:
         assert (run / name).is_file(), f"{task}: {name} missing"
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if task != "task2":
-        assert any((run / "logs").rglob("*tfevents*")), "no TensorBoard logs"
-        assert (run / "checkpoint" / "model.keras").is_file()
+    assert any((run / "logs").rglob("*tfevents*")), "no TensorBoard logs"  # task2's from its final fit.
+    assert (run / "checkpoint" / "model.keras").is_file()
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("val_top1", "val_top5", "per_class_accuracy", "train_seconds", "images_per_second", "parameters"):
         assert key in metrics, key

@@ -19,7 +19,7 @@ def test_every_preset_resolves(task, preset):
 def test_seed_presets_train_the_way_the_study_did():
     """What the seed presets make: the study's optimisers at a constant learning rate."""
     keras = pytest.importorskip("keras")
-    from training.train import make_optimizer
+    from training.train import learning_rate_schedule, make_optimizer
 
     for task, kind, rate in (
         ("task1", keras.optimizers.Adam, 1e-5),
@@ -27,7 +27,8 @@ def test_seed_presets_train_the_way_the_study_did():
         ("task4", keras.optimizers.SGD, 1e-4),
         ("task5", keras.optimizers.SGD, 1e-4),
     ):
-        optimizer = make_optimizer(tasks.resolve(task, "seed"), steps_per_epoch=10)
+        optimizer = make_optimizer(tasks.resolve(task, "seed"))
+        assert learning_rate_schedule(tasks.resolve(task, "seed"), steps_per_epoch=10) is None, task
         assert type(optimizer) is kind, task
         assert float(optimizer.learning_rate) == pytest.approx(rate), task
     assert tasks.resolve("task1", "seed").epochs == 200 and tasks.resolve("task2", "seed").time_budget_hours == 10.0
@@ -37,14 +38,15 @@ def test_recommended_presets_warm_up_then_decay_to_zero():
     """What the recommended recipe makes for the from-scratch tasks: AdamW whose learning rate rises
     during the first epoch and decays to zero by the last step."""
     keras = pytest.importorskip("keras")
-    from training.train import make_optimizer
+    from training.train import learning_rate_schedule, make_optimizer
 
     for task in ("task1", "task3"):
         config = tasks.resolve(task, "recommended")
-        optimizer = make_optimizer(config, steps_per_epoch=10)
+        optimizer = make_optimizer(config)
         assert isinstance(optimizer, keras.optimizers.AdamW)
-        schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
-        rates = [float(schedule(step)) for step in (0, 10, 10 * config.epochs)]
+        schedule = learning_rate_schedule(config, steps_per_epoch=10)
+        assert float(optimizer.learning_rate) == pytest.approx(schedule.rate(0, 0))
+        rates = [schedule.rate(epoch) for epoch in (0, 1, config.epochs)]
         assert rates[0] < rates[1] == pytest.approx(config.learning_rate) and rates[2] == pytest.approx(0, abs=1e-9)
 
 

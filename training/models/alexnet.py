@@ -20,16 +20,20 @@ def build(
     num_classes: int,
     first_stride: int = 4,
     first_kernel: int = 11,
+    filters=FILTERS,
     batch_norm: bool = False,
     dense=(4096, 4096),
     dropout: float = 0.5,
     batch_norm_momentum: float = 0.99,
 ) -> keras.Model:
-    """Builds AlexNet; ``first_stride``/``first_kernel`` adapt the stem to small inputs."""
+    """Builds AlexNet; ``first_stride``/``first_kernel`` adapt the stem to small inputs, ``filters``
+    (five widths) the network's width."""
+    if len(filters) != len(FILTERS):
+        raise ValueError(f"AlexNet has {len(FILTERS)} convolutions: filters needs {len(FILTERS)} widths, got {tuple(filters)}")
     inputs = pixel_input(config)
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     kernels = (first_kernel,) + KERNELS[1:]
-    for index, (width, kernel) in enumerate(zip(FILTERS, kernels), start=1):
+    for index, (width, kernel) in enumerate(zip(filters, kernels), start=1):
         stride = first_stride if index == 1 else 1
         x = layers.Conv2D(width, kernel, strides=stride, padding="same", use_bias=not batch_norm)(x)
         if batch_norm:

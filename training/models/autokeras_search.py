@@ -67,9 +67,15 @@ def _auto_model(config, directory, num_classes: int):
     if not options:
         # The study's setting: the stock ImageClassifier and its whole search space.
         return ak.ImageClassifier(num_classes=num_classes, **common)
+    if "search_space" in options:
+        from training.models import autokeras_space
+
+        if options != {"search_space": options["search_space"]} or options["search_space"] not in autokeras_space.SEARCH_SPACES:
+            raise ValueError(f"task {config.name}: search_space must be one of {autokeras_space.SEARCH_SPACES} and stand alone, got {options}")
+        return autokeras_space.auto_model(config, num_classes, **common)
     unknown = sorted(set(options) - {"block_type", "augment", "normalize"})
     if unknown:
-        raise ValueError(f"task {config.name}: autokeras has no option {', '.join(unknown)}; options: augment, block_type, normalize")
+        raise ValueError(f"task {config.name}: autokeras has no option {', '.join(unknown)}; options: augment, block_type, normalize, search_space")
     image = ak.ImageInput()
     x = ak.ImageBlock(block_type=options.get("block_type"), normalize=options.get("normalize", True), augment=options.get("augment"))(image)
     head = ak.ClassificationHead(num_classes=num_classes)(x)
@@ -102,6 +108,9 @@ def search(config, dataset, run, options):
     model = _auto_model(config, run.path, num_classes)
     budget = SearchBudget(model.tuner, config.time_budget_hours * 3600 if config.time_budget_hours else None)
     recorder = RunRecorder(run, [], 0.0, len(dataset.train), checkpoint=False)
+    # Our own early stopping (AutoKeras' defaults): without one, AutoKeras retrains the best
+    # trial's model from scratch after the search, which the wall-clock budget would cut short.
+    stopping = keras.callbacks.EarlyStopping(patience=10, min_delta=1e-4)
     one_hot = np.eye(num_classes, dtype=np.float32)
     started = time.perf_counter()
     with open(run / "search.log", "a") as search_log, contextlib.redirect_stdout(_Tee(sys.stdout, search_log)):
@@ -109,9 +118,9 @@ def search(config, dataset, run, options):
             dataset.train.images.astype(np.float32),
             one_hot[dataset.train.labels],
             validation_data=(dataset.validation.images.astype(np.float32), one_hot[dataset.validation.labels]),
-            epochs=config.epochs,
+            epochs=config.trial_epochs or config.epochs,
             batch_size=config.batch_size,
-            callbacks=[budget, recorder],
+            callbacks=[budget, recorder, stopping],
             verbose=options.verbose if options.verbose != "auto" else 2,
         )
     seconds = time.perf_counter() - started
@@ -134,8 +143,9 @@ def search(config, dataset, run, options):
 def plain_keras(model: keras.Model, sample: np.ndarray) -> keras.Model:
     """Rebuilds an AutoKeras model with stock Keras layers only, so loading it needs no AutoKeras.
 
-    AutoKeras adds `CastToFloat32` (our input is float32 already: an identity). Any other
-    AutoKeras layer is refused by name. The rebuilt model must agree with the original on ``sample``.
+    AutoKeras adds `CastToFloat32` (our input is float32 already: an identity). Keras' random
+    augmentation layers (``augment=True`` searches) become identities too: they only act in
+    training. Any other AutoKeras layer is refused by name. The rebuilt model must agree with the original on ``sample``.
     """
 
     def clone(layer):
@@ -144,10 +154,14 @@ def plain_keras(model: keras.Model, sample: np.ndarray) -> keras.Model:
             if type(layer).__name__ == "CastToFloat32":
                 return keras.layers.Identity(name=layer.name)
             raise ValueError(f"the best AutoKeras model uses {module}.{type(layer).__name__}, which has no stock Keras twin")
+        if _is_augmentation(layer):  # Training-time only (an identity at inference), and its seed state breaks SavedModel export.
+            return keras.layers.Identity(name=layer.name)
         return type(layer).from_config(layer.get_config())
 
     rebuilt = keras.models.clone_model(model, clone_function=clone)
-    rebuilt.set_weights(model.get_weights())
+    for original, copy in zip(model.layers, rebuilt.layers, strict=True):
+        if not _is_augmentation(original):  # Its only state is the random seed's.
+            copy.set_weights(original.get_weights())
     for layer in rebuilt.layers:
         if isinstance(layer, keras.layers.Normalization):
             layer.finalize_state()  # Derives mean/variance from the adapted statistics just set.
@@ -156,3 +170,8 @@ def plain_keras(model: keras.Model, sample: np.ndarray) -> keras.Model:
         if not np.allclose(expected, actual, atol=1e-5):
             raise RuntimeError(f"rebuilt AutoKeras model disagrees with the original by {np.abs(expected - actual).max()}")
     return rebuilt
+
+
+def _is_augmentation(layer) -> bool:
+    """Keras' random image augmentation layers (RandomFlip, RandomTranslation, ...)."""
+    return type(layer).__name__.startswith("Random") and ".preprocessing." in type(layer).__module__

@@ -36,12 +36,31 @@ def build(
         batch_norm_momentum: Keras' default 0.99 averages the batch statistics over ~100 steps;
             runs of a few hundred steps need a shorter memory (0.9) or inference lags training.
     """
+    inputs = pixel_input(config)
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    x = features(x, filters, convs_per_block, batch_norm, dropout, dropout_after, head, head_dropout, batch_norm_momentum)
+    for units in dense:
+        x = layers.Dense(units, activation="relu")(x)
+    return keras.Model(inputs, classifier_output(x, num_classes), name=f"{config.name}_cnn")
+
+
+def features(
+    x,
+    filters,
+    convs_per_block: int = 1,
+    batch_norm: str = "study",
+    dropout: float = 0.2,
+    dropout_after=(5,),
+    head: str = "flatten",
+    head_dropout: float = 0.0,
+    batch_norm_momentum: float = 0.99,
+):
+    """The convolutional blocks and the head's reduction to a vector (`build`'s body, which task2's
+    search space builds too): ``x`` is the rescaled image tensor."""
     if batch_norm not in ("study", "all", "none"):
         raise ValueError(f"batch_norm must be 'study', 'all' or 'none', got {batch_norm!r}")
     if head not in ("flatten", "average"):
         raise ValueError(f"head must be 'flatten' or 'average', got {head!r}")
-    inputs = pixel_input(config)
-    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     for block, width in enumerate(filters, start=1):
         for _ in range(convs_per_block):
             if batch_norm == "all":
@@ -58,6 +77,4 @@ def build(
     x = layers.Flatten()(x) if head == "flatten" else layers.GlobalAveragePooling2D()(x)
     if head_dropout:
         x = layers.Dropout(head_dropout)(x)
-    for units in dense:
-        x = layers.Dense(units, activation="relu")(x)
-    return keras.Model(inputs, classifier_output(x, num_classes), name=f"{config.name}_cnn")
+    return x

@@ -1,0 +1,87 @@
+"""Task 2's recommended search: its first trial is task 1's recommended network, the best model is
+trained on with the task's recipe (the final fit), a time budget is shared between the two, and a
+searched model holding Keras' random augmentation layers exports as a SavedModel."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.integration.conftest import run_cli
+from training import tasks
+from training.data import Limits, load_dataset
+from training.run_dir import RunDirectory
+from training.train import RunOptions
+
+pytestmark = pytest.mark.slow
+
+
+def _conv_widths(model):
+    import keras
+
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += _conv_widths(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
+            found.append(layer.filters)
+    return found
+
+
+def test_the_first_trial_is_task1s_recommended_network(tmp_path):
+    from training.models import autokeras_search, build_model
+
+    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=1)
+    dataset = load_dataset("digits", None, config.input_size, Limits(200, 100))
+    result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0))
+    task1 = build_model(tasks.resolve("task1", "recommended", dataset="digits"), dataset.num_classes)
+    assert _conv_widths(result.model) == _conv_widths(task1) == [32, 32, 64, 64, 128, 128]
+    assert result.model.count_params() == task1.count_params()
+    trial = json.loads((tmp_path / "trials.json").read_text())[0]["hyperparameters"]
+    assert (trial["cnn/width"], trial["cnn/convs_per_block"], trial["cnn/dropout"]) == (32, 2, 0.3)
+
+
+def test_a_model_with_random_augmentation_layers_exports_after_plain_keras(tmp_path):
+    """The stock search space with augment=True keeps Keras' RandomFlip/RandomTranslation in the
+    best model; their seed state made SavedModel export fail. plain_keras drops them (identities at
+    inference) and the SavedModel writes and predicts as the Keras model does."""
+    import keras
+    import tensorflow as tf
+
+    from training.export import saved_model
+    from training.models.autokeras_search import plain_keras
+
+    inputs = keras.Input((32, 32, 3), name="pixels")
+    x = keras.layers.RandomFlip("horizontal")(inputs)
+    x = keras.layers.RandomTranslation(0.1, 0.1)(x)
+    x = keras.layers.Rescaling(1 / 255)(x)
+    x = keras.layers.Conv2D(4, 3)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="probabilities")(x)
+    model = keras.Model(inputs, outputs)
+    sample = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    rebuilt = plain_keras(model, sample)
+    assert not [layer for layer in rebuilt.layers if type(layer).__name__.startswith("Random")]
+    assets = saved_model.write_assets(tmp_path / "assets", ["a", "b", "c"], ["A", "B", "C"])
+    module = saved_model.ServingModule(rebuilt, ["a", "b", "c"], ["A", "B", "C"], assets)
+    saved_model.save(module, tmp_path / "saved")
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    served = loaded.signatures["serving_default"](pixels=tf.constant(sample))["probabilities"].numpy()
+    np.testing.assert_allclose(served, model.predict(sample, verbose=0), atol=1e-5)
+
+
+def test_a_budget_is_shared_by_the_search_and_the_final_fit(real_data_dir, tmp_path):
+    run = tmp_path / "run"
+    result = run_cli(
+        "train", "task2", "--preset", "recommended", "--data-dir", str(real_data_dir), "--max-train-images", "2000",
+        "--time-budget", "90s", "--run-dir", str(run), "--quiet", "--no-export",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["search_trials"] >= 1 and metrics["search_epochs"] >= 1
+    assert metrics["epochs_completed"] == metrics["epochs_planned"] >= 1 and not metrics["stopped_by_budget"]
+    log = (run / "train.log").read_text()
+    assert "the search gets" in log and "final fit" in log and "schedule complete" in log
+    assert (run / "checkpoint" / "model.keras").is_file()  # The final fit is resumable like any fit.

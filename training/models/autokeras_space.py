@@ -1,0 +1,69 @@
+"""Task 2's recommended search space: the family of task 1's CNN, whose first trial is task 1's
+recommended network itself, so the search starts from the hand-designed model and can only
+keep it or find a better one.
+
+The family (`CNNBlock`): three blocks of ``convs_per_block`` 3x3 convolutions (batch norm, ReLU)
+and a 2x2 max-pool, at widths ``width``, 2x and 4x, global average pooling and a dropout, built
+by `training.models.cnn.features` (task 1's own code). The defaults of every hyperparameter are
+read from task 1's recommended preset. Trials train with AdamW and a learning rate decaying to
+zero over the trial (AutoKeras' ``adam_weight_decay``), on label-smoothed targets; what the
+search varies is the architecture.
+"""
+
+from __future__ import annotations
+
+import autokeras as ak
+import keras
+import keras_tuner
+import tree
+from keras import layers
+
+from training.models import cnn
+
+SEARCH_SPACES = ("cnn",)
+
+
+def task1_network() -> dict:
+    from training import tasks
+
+    return dict(tasks.resolve("task1", "recommended").model)
+
+
+@keras.saving.register_keras_serializable(package="imgclf")
+class CNNBlock(ak.Block):
+    """Task 1's CNN family as an AutoKeras block (input: raw 0-255 pixels; output: a vector)."""
+
+    def build(self, hp, inputs=None):
+        base = task1_network()
+        filters = tuple(base["filters"])
+        width = hp.Choice("width", sorted({filters[0], 48, 64}), default=filters[0])
+        convs = hp.Choice("convs_per_block", sorted({base["convs_per_block"], 1, 3}), default=base["convs_per_block"])
+        dropout = hp.Choice("dropout", sorted({base["head_dropout"], 0.0, 0.5}), default=base["head_dropout"])
+        x = tree.flatten(inputs)[0]
+        x = layers.Rescaling(1.0 / 255.0)(x)
+        widths = tuple(width * f // filters[0] for f in filters)
+        return cnn.features(
+            x,
+            widths,
+            convs_per_block=convs,
+            batch_norm=base["batch_norm"],
+            dropout_after=(),
+            head=base["head"],
+            head_dropout=dropout,
+            batch_norm_momentum=base["batch_norm_momentum"],
+        )
+
+
+def auto_model(config, num_classes: int, **common) -> ak.AutoModel:
+    """The AutoModel over `CNNBlock`, its first trial task 1's network."""
+    block = CNNBlock(name="cnn")
+    image = ak.ImageInput()
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    head = ak.ClassificationHead(num_classes=num_classes, dropout=0.0, loss=loss)(block(image))
+    fixed = keras_tuner.HyperParameters()
+    fixed.Fixed("optimizer", "adam_weight_decay")
+    fixed.Fixed("learning_rate", 1e-3)
+    base = task1_network()
+    first = {"cnn/width": base["filters"][0], "cnn/convs_per_block": base["convs_per_block"], "cnn/dropout": base["head_dropout"]}
+    first.update({"optimizer": "adam_weight_decay", "learning_rate": 1e-3})
+    return ak.AutoModel(inputs=image, outputs=head, tuner="greedy", hyperparameters=fixed, initial_hps=[first], **common)
