@@ -85,3 +85,13 @@ def test_a_budget_is_shared_by_the_search_and_the_final_fit(real_data_dir, tmp_p
     log = (run / "train.log").read_text()
     assert "the search gets" in log and "final fit" in log and "schedule complete" in log
     assert (run / "checkpoint" / "model.keras").is_file()  # The final fit is resumable like any fit.
+
+
+@pytest.mark.parametrize("model", [{"search_space": "resnet"}, {"search_space": "cnn", "augment": True}])
+def test_a_bad_search_space_is_named(model, tmp_path):
+    from training.models import autokeras_search
+
+    config = tasks.with_overrides(tasks.resolve("task2", "smoke"), model={})
+    config = tasks.with_overrides(config, model=model)
+    with pytest.raises(ValueError, match=r"search_space must be one of \('cnn',\) and stand alone"):
+        autokeras_search._auto_model(config, tmp_path, 10)

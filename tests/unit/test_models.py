@@ -97,3 +97,27 @@ def test_weights_errors_name_both_options(tmp_path):
     bad.write_bytes(b"not hdf5")
     with pytest.raises(xception.WeightsError, match="cannot load Xception weights"):
         xception.base_model((71, 71), str(bad))
+
+
+def test_alexnet_widths_must_be_five():
+    config = tasks.with_overrides(tasks.resolve("task3", "recommended"), model={"filters": (64, 128, 256)})
+    with pytest.raises(ValueError, match=r"AlexNet has 5 convolutions: filters needs 5 widths, got \(64, 128, 256\)"):
+        build_model(config, 3)
+
+
+@pytest.mark.parametrize(
+    "setting,message",
+    [
+        (dict(trial_epochs=0), "trial_epochs must be at least 1"),
+        (dict(search_share=1.0), "search_share must be between 0 and 1"),
+        (dict(search_share=0), "search_share must be between 0 and 1"),
+    ],
+)
+def test_bad_search_settings_are_named(setting, message):
+    with pytest.raises(ValueError, match=message):
+        tasks.resolve("task2", "recommended", **setting)
+
+
+def test_a_final_fit_needs_a_search():
+    with pytest.raises(ValueError, match="final_fit follows an AutoKeras search"):
+        tasks.resolve("task1", "recommended", final_fit=True)

@@ -25,9 +25,10 @@ def build(
     dense=(4096, 4096),
     dropout: float = 0.5,
     batch_norm_momentum: float = 0.99,
+    dense_batch_norm: bool = False,
 ) -> keras.Model:
     """Builds AlexNet; ``first_stride``/``first_kernel`` adapt the stem to small inputs, ``filters``
-    (five widths) the network's width."""
+    (five widths) the network's width; ``dense_batch_norm`` normalises the dense layers too."""
     if len(filters) != len(FILTERS):
         raise ValueError(f"AlexNet has {len(FILTERS)} convolutions: filters needs {len(FILTERS)} widths, got {tuple(filters)}")
     inputs = pixel_input(config)
@@ -43,7 +44,12 @@ def build(
             x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
     x = layers.Flatten()(x)
     for units in dense:
-        x = layers.Dense(units, activation="relu")(x)
+        if dense_batch_norm:
+            x = layers.Dense(units, use_bias=False)(x)
+            x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
+            x = layers.ReLU()(x)
+        else:
+            x = layers.Dense(units, activation="relu")(x)
         if dropout:
             x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, classifier_output(x, num_classes), name=f"{config.name}_alexnet")
