@@ -1,7 +1,7 @@
 """Accuracy within a time budget, beside the study's numbers (not part of the suite).
 
     python benchmarks/accuracy.py --data-dir DIR --tasks task1 task3 --budgets 30m 1h [--preset recommended]
-                                  [--runs runs/accuracy] [--json runs/accuracy/results.json]
+                                  [--runs runs/accuracy] [--json runs/accuracy/results.json] [--figures docs/results]
 
 Trains each task under each budget with ``python -m training train TASK --time-budget B`` (the
 export included, into the runs folder; not into the BentoML store), one run after the other so
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -48,6 +49,7 @@ def run_one(task: str, preset: str, budget: str, data_dir: str, runs: Path) -> d
         "budget": budget,
         "epochs_run": metrics["epochs_completed"],
         "epochs_planned": metrics.get("epochs_planned"),
+        "search_trials": metrics.get("search_trials"),  # task2
         "images_per_second": metrics.get("images_per_second"),
         "val_top1": metrics["val_top1"],
         "val_top5": metrics["val_top5"],
@@ -66,11 +68,16 @@ def main() -> int:
     parser.add_argument("--preset", default="recommended")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "accuracy")
     parser.add_argument("--json", type=Path, help="where to write the table (default: RUNS/results.json)")
+    parser.add_argument("--figures", type=Path, help="copy each run's curves.png here as TASK-BUDGET.png (for the README)")
     args = parser.parse_args()
     if not args.data_dir:
         parser.error("--data-dir (or $IMGCLF_DATA_DIR) is needed")
     args.runs.mkdir(parents=True, exist_ok=True)
     rows = [run_one(task, args.preset, budget, args.data_dir, args.runs) for task in args.tasks for budget in args.budgets]
+    if args.figures:
+        args.figures.mkdir(parents=True, exist_ok=True)
+        for r in rows:
+            shutil.copyfile(Path(r["run"]) / "curves.png", args.figures / f"{r['task']}-{r['budget']}.png")
     out = args.json or args.runs / "results.json"
     out.write_text(json.dumps({"data_dir": args.data_dir, "rows": rows}, indent=2) + "\n")
     print(f"\n{args.data_dir}, {os.cpu_count()} cores")
