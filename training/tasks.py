@@ -260,7 +260,20 @@ _register(
     ),
     seed={},
     recommended=dict(
-        model=dict(first_stride=2, first_kernel=5, batch_norm=True, dense=(1024, 1024), dropout=0.5, batch_norm_momentum=0.9),
+        # At 32x32 a stride-1 3x3 stem at half the widths keeps 4x the resolution for the same
+        # compute as a stride-2 5x5 one; batch norm in the dense layers and dropout 0.25 let the
+        # 4096-wide-style head learn in a short run (10-minute runs on the 250-per-class set:
+        # 11.1% before, 25.7% after; see the README's Results).
+        model=dict(
+            first_stride=1,
+            first_kernel=3,
+            filters=(48, 128, 192, 192, 128),
+            batch_norm=True,
+            dense=(1024, 1024),
+            dense_batch_norm=True,
+            dropout=0.25,
+            batch_norm_momentum=0.9,
+        ),
         **_FROM_SCRATCH,
         learning_rate=1e-3,
     ),
