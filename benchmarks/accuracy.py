@@ -8,7 +8,8 @@ export included, into the runs folder; not into the BentoML store), one run afte
 that each has the machine to itself, and prints one table: task, preset, budget, epochs run,
 training images/s, validation top-1 and top-5, the command's wall time, and the study's number
 for that task. The same table is written as JSON. A run whose metrics.json exists is reused, so an
-interrupted benchmark continues where it stopped (delete the run's folder to measure it again).
+interrupted benchmark continues where it stopped (delete the run's folder to measure it again); a
+folder holding an unfinished or failed run stops the benchmark with its name.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ def run_one(task: str, preset: str, budget: str, data_dir: str, runs: Path) -> d
     run = runs / f"{task}-{preset}-{budget}"
     metrics_file = run / "metrics.json"
     wall_file = run / "wall_seconds.txt"
-    if not metrics_file.is_file():
+    if wall_file.is_file():  # Written only when the command succeeded.
+        print(f"reusing {run} (delete it to measure again)", flush=True)
+    else:
+        if run.exists():
+            print(f"{run} holds an unfinished or failed run; delete it, or --resume it by hand, then run this again", file=sys.stderr)
+            return None
         command = [sys.executable, "-m", "training", "train", task, "--preset", preset, "--time-budget", budget, "--data-dir", data_dir]
         command += ["--run-dir", str(run), "--export-root", str(runs / "exports"), "--no-store", "--quiet"]
         if task == "task6":
@@ -39,8 +45,9 @@ def run_one(task: str, preset: str, budget: str, data_dir: str, runs: Path) -> d
         print("$", " ".join(command), flush=True)
         start = time.monotonic()
         result = subprocess.run(command, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        if result.returncode != 0:
-            raise SystemExit(f"{task} at {budget} failed (exit {result.returncode}); see {run / 'train.log'}")
+        if result.returncode != 0:  # Reported at the end; the other runs still go.
+            print(f"{task} at {budget} failed (exit {result.returncode}); see {run / 'train.log'}", file=sys.stderr, flush=True)
+            return None
         wall_file.write_text(f"{time.monotonic() - start:.1f}\n")
     metrics = json.loads(metrics_file.read_text())
     return {
@@ -73,7 +80,8 @@ def main() -> int:
     if not args.data_dir:
         parser.error("--data-dir (or $IMGCLF_DATA_DIR) is needed")
     args.runs.mkdir(parents=True, exist_ok=True)
-    rows = [run_one(task, args.preset, budget, args.data_dir, args.runs) for task in args.tasks for budget in args.budgets]
+    measured = [run_one(task, args.preset, budget, args.data_dir, args.runs) for task in args.tasks for budget in args.budgets]
+    rows = [row for row in measured if row is not None]
     if args.figures:
         args.figures.mkdir(parents=True, exist_ok=True)
         for r in rows:
@@ -89,7 +97,10 @@ def main() -> int:
         scores = f"{r['val_top1']:>6.1%} {r['val_top5']:>6.1%}"
         print(f"{r['task']:<6} {r['preset']:<12} {r['budget']:>6} {r['epochs_run']:>6} {ips:>7} {scores} {wall:>7} {study:>11}")
     print(f"\nwritten: {out}")
-    return 0
+    failed = len(measured) - len(rows)
+    if failed:
+        print(f"{failed} run(s) failed or were left unfinished: see above", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
