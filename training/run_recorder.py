@@ -78,8 +78,8 @@ class RunProgress(keras.callbacks.Callback):
 
     With a `Budget`, it stops the run when the next epoch would not fit before what the budget keeps
     for evaluation and export. With ``replan`` too, it re-plans first: from the epochs' measured
-    cadence (the slowest of the last few, checkpoints included) it sets the schedule's length to
-    the epochs that fit, with `training.budget.SAFETY` kept free, and hands the new count to ``replan`` (which moves
+    cadence (their mean, checkpoints included, and the worst swing kept free) it sets the
+    schedule's length to the epochs that fit, with `training.budget.SAFETY` kept free, and hands the new count to ``replan`` (which moves
     the learning-rate schedule's end and rewrites the plan). A throughput probe that caught the
     machine in a slow or a fast moment is so corrected after the first epoch."""
 
@@ -117,13 +117,16 @@ class RunProgress(keras.callbacks.Callback):
         per_epoch = sum(recent) / len(recent)
         notes = []
         if self.budget is not None and self.replan is not None and done < self.epochs:
-            # Planned on the slowest recent epoch: on a shared machine epochs here alternated
-            # between 89 s and 139 s, and a plan on the mean overran.
-            slowest = max(recent)
-            fit = math.floor((self.budget.remaining() - self.reserve_seconds) * (1 - SAFETY) / slowest)
-            if fit >= 1 and done + fit != self.epochs:
-                notes.append(f"re-planned from {self.epochs} to {done + fit} epochs at up to {describe(slowest)} an epoch")
-                self.epochs = done + fit
+            # Epochs here swung between 87 s and 145 s on a shared machine. The plan prices an epoch
+            # at the run's mean and keeps the worst swing seen free at the end; it shrinks whenever
+            # the schedule no longer fits, and grows only in its first half (a later growth would
+            # raise a learning rate already decayed).
+            mean = sum(self._durations) / len(self._durations)
+            margin = max(self._durations) - mean
+            target = done + math.floor((self.budget.remaining() - self.reserve_seconds - margin) * (1 - SAFETY) / mean)
+            if done < target < self.epochs or (target > self.epochs and done <= self.epochs / 2):
+                notes.append(f"re-planned from {self.epochs} to {target} epochs at {describe(mean)} an epoch")
+                self.epochs = target
                 self.replan(self.epochs)
         if done >= self.epochs:
             self.model.stop_training = True  # The fit may have been started with more epochs.
