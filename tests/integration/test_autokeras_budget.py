@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_wall_clock_budget_ends_the_search(tmp_path):
     from training.models import autokeras_search
 
-    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=5, epochs=50, time_budget_hours=4 / 3600)
+    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=5, trial_epochs=50, time_budget_hours=4 / 3600)
     dataset = load_dataset("digits", None, config.input_size, Limits(300, 100))
     result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0))
     assert result.extra["budget_exhausted"] is True
