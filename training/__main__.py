@@ -86,6 +86,7 @@ def _export(run_dir, args, data_dir=None) -> None:
         f"parity: ONNX vs Keras max |difference| {parity['onnx_vs_keras']['max_abs_difference']:.2g}; "
         f"classify signature vs shared resize: max pixel difference {parity['classify_vs_shared_path']['max_pixel_difference']:.0f}, "
         f"top-1 identical on {parity['classify_vs_shared_path']['inputs']} images ({parity['inputs']})"
+        + (f"; {flips} near-tied image(s) changed class with the rounding" if (flips := parity["classify_vs_shared_path"]["rounding_flips"]) else "")
     )
     if "int8" in result.card:
         int8 = result.card["int8"]

@@ -222,3 +222,43 @@ def test_int8_variant_is_measured_on_validation_data_and_recorded(smoke_runs, tm
     assert any(node.op_type == "QuantizeLinear" for node in quantized.graph.node)
     metadata = {entry.key: entry.value for entry in quantized.metadata_props}
     assert json.loads(metadata["imgclf.labels"]) == json.loads((smoke_runs["demo"] / "labels.json").read_text())["class_ids"]
+
+
+class _Altered:
+    """A real exported SavedModel with one part changed, as a broken export would have it."""
+
+    def __init__(self, loaded, shift: float = 0.0, wrong_class: bool = False):
+        self.loaded, self.shift, self.wrong_class = loaded, shift, wrong_class
+        self.signatures = {"classify": self.classify}
+
+    def preprocess(self, batch):
+        return self.loaded.preprocess(batch) + self.shift
+
+    def classify(self, images):
+        result = dict(self.loaded.signatures["classify"](images=images))
+        if self.wrong_class:
+            result["class_index"] = result["class_index"][:, ::-1]  # its second class, reported first
+        return result
+
+
+def test_classify_parity_allows_rounding_only_and_refuses_a_wrong_class(demo_export):
+    import onnxruntime
+    import tensorflow as tf
+
+    from training.export import parity
+
+    version = demo_export["exports"] / "digits-cnn" / "1"
+    loaded = tf.saved_model.load(str(version))
+    session = onnxruntime.InferenceSession(str(version / "model.onnx"), providers=["CPUExecutionProvider"])
+    size = tasks.resolve("demo", "smoke").input_size
+    digits = load_dataset("digits", None, size, Limits(12, 12)).validation.images[:12]
+    samples = parity.samples_from(digits, size, "validation")
+    result = parity.check_classify_against_shared_path(loaded, session, samples)
+    assert result["top1_disagreements"] == 0 and result["max_pixel_difference"] <= parity.MAX_PIXEL_DIFFERENCE
+    assert 0 <= result["rounding_flips"] <= len(samples.encoded)
+    # 3 levels on top of the 1-level rounding already there: 3 or 4 apart.
+    with pytest.raises(parity.ParityError, match=r"differ by [34] levels on \S+ \d+x\d+ \(limit 1: rounding only\)"):
+        parity.check_classify_against_shared_path(_Altered(loaded, shift=3.0), session, samples)
+    disagree = r"classify signature and ONNX Runtime on the same pixels disagree on the top-1 class of \d+ of 64 images"
+    with pytest.raises(parity.ParityError, match=disagree):
+        parity.check_classify_against_shared_path(_Altered(loaded, wrong_class=True), session, samples)

@@ -138,7 +138,11 @@ def build(run_dir: Path, run_config: dict, labels: dict, metrics: dict, name: st
             "onnx_vs_keras": onnx_result,
             "saved_model_vs_keras": {"max_abs_difference": saved_difference},
             "classify_vs_shared_path": classify_result,
-            "limits": {"max_abs_difference": parity.MAX_PROBABILITY_DIFFERENCE, "tie_margin": parity.TIE_MARGIN},
+            "limits": {
+                "max_abs_difference": parity.MAX_PROBABILITY_DIFFERENCE,
+                "tie_margin": parity.TIE_MARGIN,
+                "max_pixel_difference": parity.MAX_PIXEL_DIFFERENCE,
+            },
         },
         signature_defs=saved_model.signature_defs(scratch),
         onnx_info={
