@@ -196,15 +196,19 @@ _register(
         epochs=200,
     ),
     seed={},
+    # Three blocks of two 3x3 convolutions with batch norm, then flatten (4x4x128) into one dense
+    # layer of 1024 with batch norm: at 30 minutes on the 250-per-class set it beat the global
+    # average pooling head it replaced (README, Results).
     recommended=dict(
         model=dict(
             filters=(32, 64, 128),
             convs_per_block=2,
-            dense=(),
+            dense=(1024,),
+            dense_batch_norm=True,
             batch_norm="all",
             dropout=0.3,
             dropout_after=(),
-            head="average",
+            head="flatten",
             head_dropout=0.3,
             batch_norm_momentum=0.9,
         ),

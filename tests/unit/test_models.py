@@ -37,6 +37,16 @@ def test_study_cnn_has_the_studys_layers():
     assert [layer.units for layer in model.layers if layer.__class__.__name__ == "Dense"] == [2048, 1024, 1024, 512, 512, 200]
 
 
+def test_recommended_cnn_normalises_its_dense_layer():
+    model = build_model(tasks.resolve("task1", "recommended"), 200)
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") == 6 and kinds.count("BatchNormalization") == 7
+    head = kinds[kinds.index("Flatten") :]
+    assert head == ["Flatten", "Dropout", "Dense", "BatchNormalization", "ReLU", "Dropout", "Dense"]
+    hidden = model.layers[kinds.index("Flatten") + 2]
+    assert hidden.units == 1024 and not hidden.use_bias  # the batch norm's offset replaces the bias
+
+
 def test_alexnet_has_five_convolutions_and_runs_at_224():
     config = tasks.resolve("task3", "seed", input_size=(224, 224))
     model = build_model(config, 200)

@@ -51,6 +51,8 @@ class CNNBlock(ak.Block):
             head=base["head"],
             head_dropout=dropout,
             batch_norm_momentum=base["batch_norm_momentum"],
+            dense=tuple(base.get("dense", ())),
+            dense_batch_norm=base.get("dense_batch_norm", False),
         )
 
 

@@ -25,6 +25,7 @@ def build(
     head: str = "flatten",
     head_dropout: float = 0.0,
     batch_norm_momentum: float = 0.99,
+    dense_batch_norm: bool = False,
 ) -> keras.Model:
     """Builds the CNN.
 
@@ -33,14 +34,14 @@ def build(
             convolution, before its ReLU) or "none".
         dropout_after: 1-based block numbers followed by ``dropout``.
         head: "flatten" (the study) or "average" (global average pooling).
+        head_dropout: dropout after the head's reduction and after each dense layer.
+        dense_batch_norm: batch norm in the dense layers too (before their ReLU).
         batch_norm_momentum: Keras' default 0.99 averages the batch statistics over ~100 steps;
             runs of a few hundred steps need a shorter memory (0.9) or inference lags training.
     """
     inputs = pixel_input(config)
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
-    x = features(x, filters, convs_per_block, batch_norm, dropout, dropout_after, head, head_dropout, batch_norm_momentum)
-    for units in dense:
-        x = layers.Dense(units, activation="relu")(x)
+    x = features(x, filters, convs_per_block, batch_norm, dropout, dropout_after, head, head_dropout, batch_norm_momentum, dense, dense_batch_norm)
     return keras.Model(inputs, classifier_output(x, num_classes), name=f"{config.name}_cnn")
 
 
@@ -54,9 +55,11 @@ def features(
     head: str = "flatten",
     head_dropout: float = 0.0,
     batch_norm_momentum: float = 0.99,
+    dense=(),
+    dense_batch_norm: bool = False,
 ):
-    """The convolutional blocks and the head's reduction to a vector (`build`'s body, which task2's
-    search space builds too): ``x`` is the rescaled image tensor."""
+    """The convolutional blocks, the head's reduction to a vector and the dense layers (`build`'s
+    body, which task2's search space builds too): ``x`` is the rescaled image tensor."""
     if batch_norm not in ("study", "all", "none"):
         raise ValueError(f"batch_norm must be 'study', 'all' or 'none', got {batch_norm!r}")
     if head not in ("flatten", "average"):
@@ -77,4 +80,13 @@ def features(
     x = layers.Flatten()(x) if head == "flatten" else layers.GlobalAveragePooling2D()(x)
     if head_dropout:
         x = layers.Dropout(head_dropout)(x)
+    for units in dense:
+        if dense_batch_norm:
+            x = layers.Dense(units, use_bias=False)(x)
+            x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
+            x = layers.ReLU()(x)
+        else:
+            x = layers.Dense(units, activation="relu")(x)
+        if head_dropout:
+            x = layers.Dropout(head_dropout)(x)
     return x
