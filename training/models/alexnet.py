@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from training.models.blocks import dense_layers
 from training.models.io import classifier_output, pixel_input
 
 FILTERS = (96, 256, 384, 384, 256)
@@ -43,13 +44,5 @@ def build(
         if index in POOL_AFTER:
             x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
     x = layers.Flatten()(x)
-    for units in dense:
-        if dense_batch_norm:
-            x = layers.Dense(units, use_bias=False)(x)
-            x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
-            x = layers.ReLU()(x)
-        else:
-            x = layers.Dense(units, activation="relu")(x)
-        if dropout:
-            x = layers.Dropout(dropout)(x)
+    x = dense_layers(x, dense, dense_batch_norm, dropout, batch_norm_momentum)
     return keras.Model(inputs, classifier_output(x, num_classes), name=f"{config.name}_alexnet")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from training.models.blocks import dense_layers
 from training.models.io import classifier_output, pixel_input
 
 
@@ -80,13 +81,5 @@ def features(
     x = layers.Flatten()(x) if head == "flatten" else layers.GlobalAveragePooling2D()(x)
     if head_dropout:
         x = layers.Dropout(head_dropout)(x)
-    for units in dense:
-        if dense_batch_norm:
-            x = layers.Dense(units, use_bias=False)(x)
-            x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
-            x = layers.ReLU()(x)
-        else:
-            x = layers.Dense(units, activation="relu")(x)
-        if head_dropout:
-            x = layers.Dropout(head_dropout)(x)
+    x = dense_layers(x, dense, dense_batch_norm, head_dropout, batch_norm_momentum)
     return x
