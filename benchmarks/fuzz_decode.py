@@ -1,5 +1,5 @@
 """Fuzzes the service's image path (a script, not part of the suite): random and mutated image bytes
-through `serving.inference.image_pixels` (decode, checks, bilinear resize) for a time budget.
+through `serving.core.inference.image_pixels` (decode, checks, bilinear resize) for a time budget.
 
 Seeds are small valid images in every format the service reads (JPEG, PNG in several modes, GIF,
 BMP, WebP, TIFF, and one with an EXIF orientation); each input is random bytes or a seed with
@@ -27,10 +27,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from serving.errors import InvalidInput, PayloadTooLarge  # noqa: E402
-from serving.inference import image_pixels  # noqa: E402
-from serving.repository import ServedModel  # noqa: E402
-from serving.settings import Settings  # noqa: E402
+from serving.core.errors import InvalidInput, PayloadTooLarge  # noqa: E402
+from serving.core.inference import image_pixels  # noqa: E402
+from serving.core.repository import ServedModel  # noqa: E402
+from serving.core.settings import Settings  # noqa: E402
 
 
 def seeds() -> list[bytes]:

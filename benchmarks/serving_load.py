@@ -75,7 +75,7 @@ def in_process(model: str, jpeg: bytes, seconds: float) -> dict:
     import bentoml
     import onnxruntime
 
-    from training.preprocessing import load_image
+    from training.interface.preprocessing import load_image
 
     stored = bentoml.models.get(model)
     size = tuple(stored.info.metadata["input_size"])
@@ -240,7 +240,7 @@ def classify_message(model: str, jpeg: bytes) -> tuple[bytes, str, str]:
 def model_infer_message(model: str, jpeg: bytes) -> tuple[bytes, str, str]:
     """The same as a v2 ModelInfer call, as tritonclient sends it (raw_input_contents), top 5 by
     the classification extension."""
-    from serving.proto_pool import message
+    from serving.grpc.proto_pool import message
 
     request = message("inference.ModelInferRequest")(
         model_name=model,

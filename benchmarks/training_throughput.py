@@ -32,7 +32,7 @@ import tensorflow as tf
 from training import pipeline, tasks
 from training.data import Limits, load_dataset
 from training.models import build_model, xception
-from training.train import compile_model
+from training.recipe import compile_model
 
 STEPS = {"cnn": 8, "alexnet": 8, "xception": 6}
 
@@ -77,12 +77,12 @@ def run_task(name: str, data_dir: str, max_images: int, rounds: int, mixed_preci
     label = f"{name}{' bf16' if mixed_precision else ''}"
     if config.architecture == "autokeras":
         from training.models import autokeras_search
+        from training.run_context import RunOptions
         from training.run_dir import RunDirectory
-        from training.train import RunOptions
 
         smoke = tasks.with_overrides(config, max_trials=1, epochs=2, time_budget_hours=None)
         with tempfile.TemporaryDirectory() as folder:
-            result = autokeras_search.search(smoke, dataset, RunDirectory(folder), RunOptions(verbose=0))
+            result = autokeras_search.search(smoke, dataset, RunDirectory(folder), RunOptions(verbose=0), seconds=None)
         rate = len(images) / min(row["train_seconds"] for row in result.history)
         return [f"{label:<10} {'autokeras 1 trial':<26} {rate:>9.1f} {'-':>9} {'-':>7}  (best epoch of the trial)"]
     keras.config.set_dtype_policy("mixed_bfloat16" if mixed_precision else "float32")

@@ -1,9 +1,9 @@
 """The BentoML service: `bentoml serve` (from the repository root, or a built bento) starts it.
 
-Each API worker loads the configured models from the BentoML store once (`serving.repository`),
-warms them up, serves the HTTP routes of `serving.http_api` (mounted at /) next to BentoML's
-own /healthz, /livez, /readyz and /metrics, and runs the gRPC server of `serving.grpc_server`
-on its event loop (one port for all workers). Limits and options: `serving.settings`.
+Each API worker loads the configured models from the BentoML store once (`serving.core.repository`),
+warms them up, serves the HTTP routes of `serving.http.imgclf` (mounted at /) next to BentoML's
+own /healthz, /livez, /readyz and /metrics, and runs the gRPC server of `serving.grpc.server`
+on its event loop (one port for all workers). Limits and options: `serving.core.settings`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import sys
 
 import bentoml
 
-from serving.errors import ServingError
-from serving.http_api import app
-from serving.repository import ModelRepository
-from serving.settings import Settings
+from serving.core.errors import ServingError
+from serving.core.repository import ModelRepository
+from serving.core.settings import Settings
+from serving.core.state import ServiceState
+from serving.http.app import app
+from serving.http.common import install
 from serving.startup import CLOCK
-from serving.state import ServiceState, install
 
 log = logging.getLogger("imgclf.serving")
 # BentoML shows its own loggers at INFO; ours (model loads, start-up times) join them.
@@ -70,7 +71,7 @@ class Classifier:
             settings = dataclasses.replace(settings, models=tuple(str(model.tag) for model in Classifier.bento.info.models))
         self.state = ServiceState(settings, ModelRepository.from_store(settings))
         CLOCK.mark("models (load and warm-up)")
-        install(self.state)
+        install(app, self.state)
         self.grpc_server = None
         self.poller = None
         self.draining: asyncio.Task | None = None
@@ -78,7 +79,7 @@ class Classifier:
 
     @bentoml.on_startup
     async def start(self) -> None:
-        from serving import grpc_server
+        from serving.grpc import server as grpc_server
 
         self.grpc_server = await grpc_server.start(self.state, self.state.settings.grpc_port)
         self.poller = asyncio.get_running_loop().create_task(self.state.poll_models())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.contract import CLASSIFY_INPUT, CLASSIFY_SIGNATURE, INPUT_NAME, OUTPUT_NAME, SERVING_SIGNATURE
+from training.interface.contract import CLASSIFY_INPUT, CLASSIFY_SIGNATURE, INPUT_NAME, OUTPUT_NAME, SERVING_SIGNATURE
 
 LABELS = ["red", "green", "blue"]
 NAMES = ["the colour red", "the colour green", "the colour blue"]

@@ -1,23 +1,24 @@
-"""``--time-budget``: train for as many epochs as fit in a wall-clock budget, with the whole
-schedule (warm-up, cosine decay to the end) completed inside it.
+"""``--time-budget``'s one home: the budget, the reserve, the plan and the re-planning rule.
 
 The budget counts from the command's start: data loading, cached features, the throughput probe,
-training, the final evaluation and the export are all inside it. `measure` times a few training
-steps on a throwaway copy of the model; `plan` turns that throughput into the epoch count;
-`training.run_recorder.RunProgress` prints the run's overall position and ETA after every epoch
-and stops the run, after that epoch's checkpoint, when the next epoch would not fit (so that
-``--resume`` continues it). The plan is kept in the run (``plan.json``), so a resumed run keeps
-its schedule.
+training, the final evaluation and the export are all inside it. `training.probe` times the model
+and hands its throughput to `Budget.plan`; the `Plan` it returns is typed from there to
+``plan.json`` and back (`Plan.save`, `Plan.load`), so a resumed run keeps its schedule.
+`training.run_recorder.RunProgress` asks `Budget.replanned` after every epoch and
+`Budget.next_epoch_fits` before the next one; the AutoKeras search asks `Budget.search_seconds`.
+Nothing else computes any of it. This module imports no TensorFlow.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 log = logging.getLogger("training")
 
@@ -28,9 +29,13 @@ VALIDATION_SPEEDUP = 3.0
 SAFETY = 0.1
 # What the export (SavedModel, ONNX, parity checks, model store) is given, in seconds.
 EXPORT_SECONDS = 60.0
+# Loading the saved model for the final evaluation, writing metrics and curves.
+WRAP_UP_SECONDS = 5.0
 # Each epoch's fixed cost besides its checkpoint (measured apart): starting validation, the
 # history, TensorBoard. It is what counts when epochs are short (small data, cached features).
 EPOCH_OVERHEAD_SECONDS = 0.15
+# The AutoKeras search is given at least this much, however little is left.
+MINIMUM_SEARCH_SECONDS = 60.0
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 
 
@@ -54,6 +59,43 @@ def describe(seconds: float) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Plan:
+    """The epochs a budgeted run trains for, and what they were planned from."""
+
+    time_budget_s: float
+    epochs: int
+    warmup_epochs: int
+    images_per_second: float  # measured by the probe
+    epoch_seconds: float  # estimated: training, validation, checkpoint and the fixed overhead
+    reserve_seconds: float  # kept for the final evaluation and the export
+
+    def with_epochs(self, epochs: int) -> Plan:
+        return dataclasses.replace(self, epochs=epochs)
+
+    def to_json(self) -> dict:
+        return {key: round(value, 3) if isinstance(value, float) else value for key, value in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Plan:
+        names = {field.name for field in dataclasses.fields(cls)}
+        missing = sorted(names - set(data))
+        if missing:
+            raise ValueError(f"plan.json lacks {', '.join(missing)}")
+        return cls(**{name: data[name] for name in names})
+
+    def save(self, path: Path) -> None:
+        from training.run_dir import write_json
+
+        write_json(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: Path) -> Plan | None:
+        """The plan saved at ``path``, or None when the run has none (it was not budgeted)."""
+        path = Path(path)
+        return cls.from_json(json.loads(path.read_text())) if path.is_file() else None
+
+
+@dataclasses.dataclass(frozen=True)
 class Budget:
     seconds: float
     started: float  # clock() when the command started
@@ -66,54 +108,61 @@ class Budget:
     def remaining(self) -> float:
         return self.seconds - self.elapsed()
 
+    def reserve(self, images_per_second: float | None = None, validation_images: int = 0) -> float:
+        """Seconds kept for what follows training: evaluating the saved model (when its throughput is
+        known), and the export."""
+        evaluation = validation_images / (VALIDATION_SPEEDUP * images_per_second) if images_per_second else 0.0
+        return evaluation + WRAP_UP_SECONDS + (EXPORT_SECONDS if self.export else 0.0)
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    time_budget_s: float
-    epochs: int
-    warmup_epochs: int
-    images_per_second: float  # measured by the probe
-    epoch_seconds: float  # estimated: training, validation, checkpoint and the fixed overhead
-    reserve_seconds: float  # kept for the final evaluation and the export
+    def epochs_that_fit(self, epoch_seconds: float, reserve_seconds: float, margin: float = 0.0) -> int:
+        """Whole epochs of ``epoch_seconds`` that fit in what is left, less the reserve, a ``margin``
+        and the `SAFETY` share (the one formula of the plan and of every re-plan)."""
+        return math.floor((self.remaining() - reserve_seconds - margin) * (1 - SAFETY) / epoch_seconds)
 
-    def to_json(self) -> dict:
-        return {key: round(value, 3) if isinstance(value, float) else value for key, value in dataclasses.asdict(self).items()}
-
-
-def reserve(budget: Budget, images_per_second: float | None = None, validation_images: int = 0) -> float:
-    """Seconds kept for what follows training: evaluating the saved model (when its throughput is
-    known), and the export."""
-    evaluation = validation_images / (VALIDATION_SPEEDUP * images_per_second) if images_per_second else 0.0
-    return evaluation + 5.0 + (EXPORT_SECONDS if budget.export else 0.0)
-
-
-def plan(
-    budget: Budget, images_per_second: float, train_images: int, validation_images: int, warmup_epochs: int, checkpoint_seconds: float = 0.0
-) -> Plan:
-    """The most epochs that fit in what is left of the budget (at least one)."""
-    epoch = train_images / images_per_second + validation_images / (VALIDATION_SPEEDUP * images_per_second)
-    epoch += checkpoint_seconds + EPOCH_OVERHEAD_SECONDS
-    kept = reserve(budget, images_per_second, validation_images)
-    available = (budget.remaining() - kept) * (1 - SAFETY)
-    epochs = max(1, math.floor(available / epoch))
-    if available < epoch:
-        log.warning(
-            "time budget: %s left, one epoch takes about %s: training 1 epoch, over the budget", describe(budget.remaining()), describe(epoch)
+    def plan(self, images_per_second: float, train_images: int, validation_images: int, warmup_epochs: int, checkpoint_seconds: float = 0.0) -> Plan:
+        """The most epochs that fit in what is left of the budget (at least one), at the probe's throughput."""
+        epoch = train_images / images_per_second + validation_images / (VALIDATION_SPEEDUP * images_per_second)
+        epoch += checkpoint_seconds + EPOCH_OVERHEAD_SECONDS
+        kept = self.reserve(images_per_second, validation_images)
+        epochs = self.epochs_that_fit(epoch, kept)
+        if epochs < 1:
+            left, one = describe(self.remaining()), describe(epoch)
+            log.warning("time budget: %s left, one epoch takes about %s: training 1 epoch, over the budget", left, one)
+            epochs = 1
+        # The warm-up must leave room for the decay; with one or two epochs there is none.
+        warmup = warmup_epochs if epochs > 2 * warmup_epochs else 0
+        plan = Plan(self.seconds, epochs, warmup, images_per_second, epoch, kept)
+        log.info(
+            "time budget %s (%s left): %.0f training images/s measured, about %s an epoch: %d epochs planned, %s kept for evaluation and export",
+            describe(self.seconds),
+            describe(self.remaining()),
+            images_per_second,
+            describe(epoch),
+            epochs,
+            describe(kept),
         )
-    # The warm-up must leave room for the decay; with one or two epochs there is none.
-    warmup = warmup_epochs if epochs > 2 * warmup_epochs else 0
-    return Plan(budget.seconds, epochs, warmup, images_per_second, epoch, kept)
+        return plan
 
+    def replanned(self, done: int, epochs: int, durations: Sequence[float], reserve_seconds: float) -> int | None:
+        """The schedule's new length after epoch ``done`` of ``epochs`` took ``durations`` (seconds,
+        checkpoints included), or None to keep it.
 
-def measure(model, data, steps: int = 30, warmup_steps: int = 3) -> float:
-    """Training images/s of ``model`` (compiled; a throwaway copy) on ``data`` (a tf.data dataset
-    of batches), the way `fit` trains: one short fit to trace and warm up, then a timed one."""
-    model.fit(data.take(warmup_steps), verbose=0)
-    batches = data.take(steps)
-    images = sum(int(images.shape[0]) for images, _ in batches)
-    start = time.perf_counter()
-    model.fit(batches, verbose=0)
-    seconds = time.perf_counter() - start
-    if not images:
-        raise ValueError("the throughput probe got no training data")
-    return images / seconds
+        Epochs here swung between 87 s and 145 s on a shared machine. An epoch is priced at the run's
+        mean, and the worst swing seen above it is kept free at the end. The schedule shrinks
+        whenever it no longer fits, and grows only in its first half (a later growth would raise a
+        learning rate already decayed)."""
+        if done >= epochs or not durations:
+            return None
+        mean = sum(durations) / len(durations)
+        target = done + self.epochs_that_fit(mean, reserve_seconds, margin=max(durations) - mean)
+        if done < target < epochs or (target > epochs and done <= epochs / 2):
+            return target
+        return None
+
+    def next_epoch_fits(self, epoch_seconds: float, reserve_seconds: float) -> bool:
+        return self.remaining() - reserve_seconds >= epoch_seconds
+
+    def search_seconds(self, share: float) -> float:
+        """The AutoKeras search's seconds: ``share`` of what is left after the reserve (1 when no
+        final fit follows it), and at least `MINIMUM_SEARCH_SECONDS`."""
+        return max(MINIMUM_SEARCH_SECONDS, self.remaining() - self.reserve()) * share

@@ -1,6 +1,6 @@
 """tf.data input pipelines over in-memory splits: shuffle, batch, augment, prefetch.
 
-Images arrive already decoded and resized (by `training.preprocessing`, at load time), so the
+Images arrive already decoded and resized (by `training.interface.preprocessing`, at load time), so the
 pipeline only casts to float32 0-255 (models normalise inside) and augments whole batches with
 vectorised ops: a random horizontal flip and a random translation (reflect-pad, then a
 per-image random crop back to size). Labels become one-hot so label smoothing works.

@@ -1,12 +1,12 @@
 """What a fit records as it goes: `RunRecorder` (checkpoint and history at every epoch end),
 `RunProgress` (the run's overall position and ETA, and the time budget's stop) and the
-`FitResult` a fit or a search hands back to `training.train`."""
+`FitResult` a fit or a search hands back to `training.train`. The budget's arithmetic is
+`training.budget`'s."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -14,7 +14,7 @@ from collections.abc import Callable
 import keras
 
 from training import reporting
-from training.budget import SAFETY, Budget, describe
+from training.budget import Budget, describe
 from training.run_dir import RunDirectory, save_model_atomic, write_json
 
 log = logging.getLogger("training")
@@ -77,13 +77,12 @@ class RunProgress(keras.callbacks.Callback):
     its whole schedule and the time left, printed and logged.
 
     With a `Budget`, it stops the run when the next epoch would not fit before what the budget keeps
-    for evaluation and export. With ``replan`` too, it re-plans first: from the epochs' measured
-    cadence (their mean, checkpoints included, and the worst swing kept free) it sets the
-    schedule's length to the epochs that fit, with `training.budget.SAFETY` kept free, and hands the new count to ``replan`` (which moves
-    the learning-rate schedule's end and rewrites the plan). A throughput probe that caught the
-    machine in a slow or a fast moment is so corrected after the first epoch."""
+    for evaluation and export. With ``replan`` too, it first asks the budget for the schedule's new
+    length (`Budget.replanned`, from the epochs' measured durations) and hands a changed count to
+    ``replan`` (which moves the learning-rate schedule's end and rewrites the plan). A throughput
+    probe that caught the machine in a slow or a fast moment is so corrected after the first epoch."""
 
-    RECENT = 3  # The cadence is the mean of this many last epochs.
+    RECENT = 3  # The ETA prices an epoch at the mean of this many last epochs.
 
     def __init__(
         self,
@@ -116,15 +115,10 @@ class RunProgress(keras.callbacks.Callback):
         recent = self._durations[-self.RECENT :]
         per_epoch = sum(recent) / len(recent)
         notes = []
-        if self.budget is not None and self.replan is not None and done < self.epochs:
-            # Epochs here swung between 87 s and 145 s on a shared machine. The plan prices an epoch
-            # at the run's mean and keeps the worst swing seen free at the end; it shrinks whenever
-            # the schedule no longer fits, and grows only in its first half (a later growth would
-            # raise a learning rate already decayed).
-            mean = sum(self._durations) / len(self._durations)
-            margin = max(self._durations) - mean
-            target = done + math.floor((self.budget.remaining() - self.reserve_seconds - margin) * (1 - SAFETY) / mean)
-            if done < target < self.epochs or (target > self.epochs and done <= self.epochs / 2):
+        if self.budget is not None and self.replan is not None:
+            target = self.budget.replanned(done, self.epochs, self._durations, self.reserve_seconds)
+            if target is not None:
+                mean = sum(self._durations) / len(self._durations)
                 notes.append(f"re-planned from {self.epochs} to {target} epochs at {describe(mean)} an epoch")
                 self.epochs = target
                 self.replan(self.epochs)
@@ -134,7 +128,7 @@ class RunProgress(keras.callbacks.Callback):
         line += f", about {describe(per_epoch * (self.epochs - done))} to go" if done < self.epochs else ", schedule complete"
         if self.budget is not None:
             line += f"; budget {describe(self.budget.seconds)}, {describe(self.budget.remaining())} left"
-            if done < self.epochs and self.budget.remaining() - self.reserve_seconds < per_epoch:
+            if done < self.epochs and not self.budget.next_epoch_fits(per_epoch, self.reserve_seconds):
                 self.model.stop_training = True
                 self.stopped_early = True
                 notes.append(f"stopping: the next epoch would not fit (the checkpoint is kept: --resume continues at epoch {done + 1})")

@@ -1,5 +1,5 @@
 """The Kubernetes manifests validate against a pinned Kubernetes version, and agree with the code:
-ports, probes, grace periods and variables come from serving/settings.py and the service's routes,
+ports, probes, grace periods and variables come from serving/core/settings.py and the service's routes,
 and the training Job's cluster from training/cluster.py."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from serving.settings import Settings, table
+from serving.core.settings import Settings, table
 from tests.conftest import ROOT
 from training.cluster import VARIABLES as CLUSTER_VARIABLES
 from training.cluster import tf_config_from_indexed_job

@@ -9,8 +9,8 @@ import pytest
 
 from training import tasks
 from training.data import Limits, load_dataset
+from training.run_context import RunOptions
 from training.run_dir import RunDirectory
-from training.train import RunOptions
 
 pytestmark = pytest.mark.slow
 
@@ -18,9 +18,9 @@ pytestmark = pytest.mark.slow
 def test_wall_clock_budget_ends_the_search(tmp_path):
     from training.models import autokeras_search
 
-    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=5, trial_epochs=50, time_budget_hours=4 / 3600)
+    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=5, trial_epochs=50)
     dataset = load_dataset("digits", None, config.input_size, Limits(300, 100))
-    result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0))
+    result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0), seconds=4)
     assert result.extra["budget_exhausted"] is True
     assert result.extra["trials"] == 1  # the budget ran out inside the first trial: no new trial started
     assert len(result.history) < 50  # and that trial was stopped early

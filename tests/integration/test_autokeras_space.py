@@ -12,8 +12,8 @@ import pytest
 from tests.integration.conftest import run_cli
 from training import tasks
 from training.data import Limits, load_dataset
+from training.run_context import RunOptions
 from training.run_dir import RunDirectory
-from training.train import RunOptions
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_the_first_trial_is_task1s_recommended_network_and_learns(tmp_path):
 
     config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=1, trial_epochs=3)
     dataset = load_dataset("digits", None, config.input_size, Limits(600, 200))
-    result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0))
+    result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0), seconds=None)
     task1 = build_model(tasks.resolve("task1", "recommended", dataset="digits"), dataset.num_classes)
     assert _conv_widths(result.model) == _conv_widths(task1) == [32, 32, 64, 64, 128, 128]
     assert result.model.count_params() == task1.count_params()

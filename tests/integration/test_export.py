@@ -20,7 +20,7 @@ from tests.integration.export_check import check
 from training import tasks
 from training.data import Limits, load_dataset
 from training.export.parity import encode_variants
-from training.preprocessing import load_image
+from training.interface.preprocessing import load_image
 
 pytestmark = pytest.mark.slow
 

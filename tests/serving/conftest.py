@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from serving import grpc_server
-from serving.repository import ModelRepository, load_version
-from serving.settings import Settings
-from serving.state import ServiceState, install
+from serving.core.repository import ModelRepository, load_version
+from serving.core.settings import Settings
+from serving.core.state import ServiceState
+from serving.grpc import server as grpc_server
+from serving.http.app import app
+from serving.http.common import install
 from tests.tiny_model import write_version
 
 TOKEN = "a-test-token-0123456789"
@@ -44,8 +46,9 @@ class Gate:
 
 @pytest.fixture
 def make_state(tmp_path):
-    """``make_state(**settings)``: a worker's state serving the tiny model ``tiny`` version 1, installed
-    as the current one; ``gate=True`` puts a `Gate` in front of the model (``state.gate``)."""
+    """``make_state(**settings)``: a worker's state serving the tiny model ``tiny`` version 1, handed to
+    the HTTP app (and kept as ``make_state.current``); ``gate=True`` puts a `Gate` in front of the
+    model (``state.gate``)."""
 
     def make(gate: bool = False, **overrides) -> ServiceState:
         settings = Settings(**{"poll_seconds": 0, "workers": 1, **overrides})
@@ -57,19 +60,18 @@ def make_state(tmp_path):
             model.run = state.gate.wrap(model.run)
             if model.run_alone is not None:
                 model.run_alone = state.gate.wrap(model.run_alone)
-        install(state)
+        install(app, state)
+        make.current = state
         return state
 
     yield make
-    install(None)
+    install(app, None)
 
 
 @pytest.fixture
 def http(make_state):
     """A Starlette TestClient on the HTTP routes, over the default settings."""
     from starlette.testclient import TestClient
-
-    from serving.http_api import app
 
     make_state()
     with TestClient(app) as client:

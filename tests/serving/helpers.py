@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.preprocessing import load_image
+from training.interface.preprocessing import load_image
 
 
 def tiny_imagenet_jpegs(data_dir: Path, count: int) -> list[bytes]:

@@ -191,7 +191,7 @@ def test_malformed_json_and_protobuf(server):
 
 
 def v2_infer_grpc(server, **fields):
-    from serving.proto_pool import message
+    from serving.grpc.proto_pool import message
 
     request = message("inference.ModelInferRequest")(model_name="tinyimagenet-cnn", **fields)
     with grpc.insecure_channel(server.grpc) as channel:

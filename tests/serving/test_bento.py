@@ -38,8 +38,8 @@ def test_built_bento_carries_its_models_and_serves_http_and_grpc(smoke_runs, rea
     source = build_home / "bentos" / "imgclf" / tag.split(":", 1)[1] / "src"
     for name in (
         "serving/service.py",
-        "training/preprocessing.py",
-        "training/contract.py",
+        "training/interface/preprocessing.py",
+        "training/interface/contract.py",
         "protos/imgclf/v1/classifier_pb2.py",
         "protos/imgclf/v1/classifier.proto",
         "protos/tfserving/tensorflow_serving.proto",

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from protos.imgclf.v1 import classifier_pb2 as pb
-from serving.errors import InvalidInput, PayloadTooLarge
-from serving.inference import image_pixels
-from serving.repository import ServedModel
-from serving.settings import Settings
-from training.preprocessing import InvalidImageError, load_image
+from serving.core.errors import InvalidInput, PayloadTooLarge
+from serving.core.inference import image_pixels
+from serving.core.repository import ServedModel
+from serving.core.settings import Settings
+from training.interface.preprocessing import InvalidImageError, load_image
 
 
 def _seed_images() -> list[bytes]:

@@ -14,8 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
-from serving import grpc_server
-from serving.proto_pool import message
+from serving.grpc import server as grpc_server
+from serving.grpc.proto_pool import message
 from tests.serving.conftest import TOKEN, encoded, opened_later, run_with_grpc
 from tests.tiny_model import LABELS, NAMES, solid
 
@@ -257,8 +257,8 @@ def test_the_sdk_predicts_in_one_call_and_falls_back_on_a_server_without_predict
     """The SDK's gRPC `predict` calls Predict; against a server from before Predict existed
     (UNIMPLEMENTED) it asks Classify for every class instead, and gets the same numbers."""
     from imgclf_client import AsyncGrpcClient
-    from serving import grpc_classifier
-    from serving.grpc_common import parsing, serialize
+    from serving.grpc import imgclf as grpc_classifier
+    from serving.grpc.common import parsing, serialize
 
     state = make_state()
     pixels = [solid(0, (5, 5)), solid(2, (9, 3))]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from serving.http_api import app
+from serving.http.app import app
 from tests.serving.conftest import TOKEN, encoded, opened_later
 from tests.serving.helpers import b64
 from tests.tiny_model import LABELS, NAMES, solid
@@ -85,9 +85,7 @@ def test_tf_serving_rest_status_and_metadata_come_from_the_model_card(http, make
     status = http.get("/v1/models/tiny").json()
     assert status["model_version_status"] == [{"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
     metadata = http.get("/v1/models/tiny/versions/1/metadata").json()
-    from serving.state import current
-
-    assert metadata["metadata"]["signature_def"]["signature_def"] == current().repository.get("tiny").card["signature_defs"]
+    assert metadata["metadata"]["signature_def"]["signature_def"] == make_state.current.repository.get("tiny").card["signature_defs"]
 
 
 @pytest.mark.parametrize(

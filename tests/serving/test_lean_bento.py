@@ -70,7 +70,12 @@ def test_the_bento_and_its_dockerfile_install_only_the_serving_requirements(bent
     ]
     assert any("env/python/requirements.txt" in line for line in installs)
     assert not (bento["folder"] / "src" / "training" / "train.py").exists()
-    assert sorted(p.name for p in (bento["folder"] / "src" / "training").iterdir()) == ["__init__.py", "contract.py", "preprocessing.py"]
+    assert [p.name for p in (bento["folder"] / "src" / "training").iterdir()] == ["interface"]  # The package whole, and nothing else.
+    assert sorted(p.name for p in (bento["folder"] / "src" / "training" / "interface").iterdir()) == [
+        "__init__.py",
+        "contract.py",
+        "preprocessing.py",
+    ]
 
 
 @pytest.fixture(scope="module")

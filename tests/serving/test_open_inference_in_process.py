@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from serving.http_api import app
-from serving.proto_pool import message
+from serving.grpc.proto_pool import message
+from serving.http.app import app
 from tests.serving.conftest import TOKEN, encoded, run_with_grpc
 from tests.tiny_model import LABELS, solid
 

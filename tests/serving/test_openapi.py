@@ -14,8 +14,8 @@ import httpx
 import pytest
 from starlette.routing import Match
 
-from serving import openapi
-from serving.http_api import app
+from serving.http import openapi
+from serving.http.app import app
 
 # BentoML's own routes, which sit beside the app (not in it) and which the document describes too.
 BENTOML_PATHS = {"/healthz", "/livez", "/readyz", "/metrics"}

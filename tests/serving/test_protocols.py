@@ -14,6 +14,7 @@ import pytest
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
 from tests.serving.helpers import assert_same, b64, exported, pairs, reference, tiny_imagenet_jpegs
+from training.interface import preprocessing
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,7 @@ def test_default_model_and_top_k(server, jpegs):
 
 
 def test_http_predict_takes_pixel_arrays_of_any_size_and_channels(server, jpegs):
-    from training.preprocessing import decode_image
+    from training.interface.preprocessing import decode_image
 
     image = decode_image(jpegs[0])  # 64x64x3 uint8: the server resizes it to 32x32.
     grey = image.mean(axis=2).round().astype(np.uint8)
@@ -135,7 +136,8 @@ def test_grpc_classify_stream_list_and_metadata(server, jpegs):
                 top_k=1,
                 arrays=[
                     pb.PixelArray(
-                        shape=[64, 64, 3], uint8_values=__import__("training.preprocessing", fromlist=["x"]).decode_image(jpegs[0]).tobytes()
+                        shape=[64, 64, 3],
+                        uint8_values=preprocessing.decode_image(jpegs[0]).tobytes(),
                     )
                 ],
             ),

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from serving.batching import Batcher
-from serving.repository import ServedModel
+from serving.core.batching import Batcher
+from serving.core.repository import ServedModel
 
 
 def model_with(run) -> ServedModel:

@@ -27,15 +27,15 @@ def test_bad_durations_are_refused_by_name(text):
 
 def test_the_plan_fills_what_is_left_after_evaluation_and_export():
     started = time.monotonic()
-    plan = budget.plan(budget.Budget(1800, started), images_per_second=1000, train_images=100_000, validation_images=10_000, warmup_epochs=1)
+    plan = budget.Budget(1800, started).plan(images_per_second=1000, train_images=100_000, validation_images=10_000, warmup_epochs=1)
     epoch = 100 + 10_000 / (budget.VALIDATION_SPEEDUP * 1000) + budget.EPOCH_OVERHEAD_SECONDS
     assert plan.epoch_seconds == pytest.approx(epoch)
     assert plan.reserve_seconds == pytest.approx(10_000 / 3000 + 5 + budget.EXPORT_SECONDS)
     assert plan.epochs == int((1800 - plan.reserve_seconds) * (1 - budget.SAFETY) // epoch)
     assert plan.epochs * epoch + plan.reserve_seconds < 1800 and plan.warmup_epochs == 1 and plan.time_budget_s == 1800
     # No export: more epochs. Too little time: one epoch, and no warm-up (it would leave no decay).
-    assert budget.plan(budget.Budget(1800, started, export=False), 1000, 100_000, 10_000, 1).epochs >= plan.epochs
-    tight = budget.plan(budget.Budget(60, started), 1000, 100_000, 10_000, 1)
+    assert budget.Budget(1800, started, export=False).plan(1000, 100_000, 10_000, 1).epochs >= plan.epochs
+    tight = budget.Budget(60, started).plan(1000, 100_000, 10_000, 1)
     assert (tight.epochs, tight.warmup_epochs) == (1, 0)
 
 
@@ -72,3 +72,21 @@ def test_a_spent_budget_stops_the_fit_after_the_epochs_checkpoint(tmp_path):
     assert len(recorder.history) == 1 and progress.stopped_early
     assert run.checkpoint_model.is_file() and run.checkpoint_state.is_file()  # Resumable from epoch 2.
     assert "run: epoch 1/5 (20% of the schedule)" in stream.getvalue() and "--resume continues at epoch 2" in stream.getvalue()
+
+
+def test_the_plan_travels_typed_through_plan_json_and_a_broken_one_is_named(tmp_path):
+    plan = budget.Budget(1800, time.monotonic()).plan(1000, 100_000, 10_000, 1)
+    plan.save(tmp_path / "plan.json")
+    loaded = budget.Plan.load(tmp_path / "plan.json")
+    assert isinstance(loaded, budget.Plan) and loaded.to_json() == plan.to_json() and loaded.epochs == plan.epochs
+    assert loaded.with_epochs(3).epochs == 3 and budget.Plan.load(tmp_path / "absent.json") is None
+    (tmp_path / "broken.json").write_text('{"epochs": 3}')
+    with pytest.raises(ValueError, match="plan.json lacks .*images_per_second"):
+        budget.Plan.load(tmp_path / "broken.json")
+
+
+def test_the_search_gets_its_share_of_what_the_reserve_leaves():
+    run_budget = budget.Budget(1000, time.monotonic())
+    kept = run_budget.reserve()
+    assert run_budget.search_seconds(0.3) == pytest.approx((1000 - kept) * 0.3, rel=1e-3)
+    assert budget.Budget(10, time.monotonic()).search_seconds(1.0) == budget.MINIMUM_SEARCH_SECONDS

@@ -10,7 +10,7 @@ from PIL import Image
 
 from training import tasks
 from training.export import ExportError, check_name, default_name, parity
-from training.preprocessing import decode_image, load_image
+from training.interface.preprocessing import decode_image, load_image
 
 
 @pytest.mark.parametrize("name", ["tinyimagenet-cnn", "a", "model.v2", "x_1", "9" * 63])

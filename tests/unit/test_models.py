@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from training import tasks  # noqa: E402
-from training.contract import INPUT_NAME, OUTPUT_NAME  # noqa: E402
+from training.interface.contract import INPUT_NAME, OUTPUT_NAME  # noqa: E402
 from training.models import build_model, xception  # noqa: E402
 
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT, jpeg_bytes
-from training import preprocessing
+from training.interface import preprocessing
 
 
 def reference_resize_axis(values: np.ndarray, out_size: int, axis: int) -> np.ndarray:
@@ -141,7 +141,7 @@ def test_load_image_is_decode_then_resize():
 
 @pytest.mark.slow  # It starts a Python process.
 def test_preprocessing_does_not_import_tensorflow():
-    code = "import sys, training.preprocessing; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    code = "import sys, training.interface.preprocessing; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert output.split() == ["False", "False"]
 

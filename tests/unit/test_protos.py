@@ -19,7 +19,7 @@ def test_generated_modules_are_fresh():
 
 def test_serving_path_does_not_import_tensorflow():
     code = (
-        "import sys, serving.service, serving.grpc_server, serving.openapi, serving.proto_pool as p; p.pool(); "
+        "import sys, serving.service, serving.grpc.server, serving.http.openapi, serving.grpc.proto_pool as p; p.pool(); "
         "p.message('tensorflow.serving.PredictRequest'); p.message('inference.ModelInferRequest'); "
         "print(sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules))"
     )

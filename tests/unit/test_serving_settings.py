@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from serving import metrics
-from serving.errors import InvalidInput
-from serving.settings import Settings
+from serving.core import metrics
+from serving.core.errors import InvalidInput
+from serving.core.settings import Settings
 
 
 def test_defaults_and_overrides(monkeypatch):
@@ -69,8 +69,8 @@ def test_tokens_come_from_the_variable_and_the_file(monkeypatch, tmp_path):
 
 
 def test_the_token_check_takes_only_a_bearer_token_it_knows():
-    from serving.errors import Unauthenticated
-    from serving.guards import check_token
+    from serving.core.errors import Unauthenticated
+    from serving.core.guards import check_token
 
     settings = Settings(tokens=("right-token-0123456789",))
     check_token(settings, "Bearer right-token-0123456789")
@@ -91,7 +91,7 @@ def _variables_read_by_the_code() -> set[str]:
     """Every IMGCLF_* name that settings.py's code (not its docstring) reads."""
     import ast
 
-    import serving.settings as module
+    import serving.core.settings as module
 
     tree = ast.parse(Path(module.__file__).read_text())
     docstring = ast.get_docstring(tree, clean=False)
@@ -111,7 +111,7 @@ def _table_rows(text: str) -> dict[str, str]:
 
 
 def test_the_settings_table_lists_every_variable_with_its_default():
-    from serving import settings as module
+    from serving.core import settings as module
 
     rows = _table_rows(module.table())
     assert set(rows) == _variables_read_by_the_code()
@@ -124,14 +124,14 @@ def test_the_settings_table_lists_every_variable_with_its_default():
 
 
 def test_the_readme_holds_the_settings_table_of_settings_py():
-    from serving.settings import table
+    from serving.core.settings import table
     from tests.conftest import ROOT
 
     readme = (ROOT / "README.md").read_text()
-    start, end = "<!-- settings table: serving.settings.table() -->\n", "\n<!-- end of settings table -->"
+    start, end = "<!-- settings table: serving.core.settings.table() -->\n", "\n<!-- end of settings table -->"
     assert start in readme and end in readme, "the README lost its settings-table markers"
     copy = readme.split(start, 1)[1].split(end, 1)[0]
-    assert copy == table(), "README's settings table differs from serving/settings.py: paste serving.settings.table() between the markers"
+    assert copy == table(), "README's settings table differs from serving/core/settings.py: paste serving.core.settings.table() between the markers"
 
 
 def test_tls_files_that_cannot_serve_are_named(monkeypatch, tmp_path):
@@ -158,3 +158,17 @@ def test_the_tensorflow_runtime_without_tensorflow_names_the_extra(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "tensorflow" else real(name, *args))
     with pytest.raises(ValueError, match=r"IMGCLF_TENSORFLOW_MODELS names digits-cnn, but TensorFlow is not installed.*serve-tf"):
         Settings.from_env()
+
+
+def test_the_configured_models_are_read_by_a_plain_static_method():
+    # @classmethod stacked on @staticmethod worked on Python 3.9-3.12 only.
+    import inspect
+
+    from serving.core.errors import ModelNotFound
+    from serving.core.repository import ModelRepository
+
+    assert isinstance(inspect.getattr_static(ModelRepository, "configured"), staticmethod)
+    available = {"a": {1: "a/1", 2: "a/2"}, "b": {1: "b/1"}}
+    assert ModelRepository.configured(Settings(models=("a:2", "b")), available) == ({"a": {2}}, ["b"])
+    with pytest.raises(ModelNotFound, match="model a has no version 3"):
+        ModelRepository.configured(Settings(models=("a:3",)), available)

@@ -19,7 +19,7 @@ def test_every_preset_resolves(task, preset):
 def test_seed_presets_train_the_way_the_study_did():
     """What the seed presets make: the study's optimisers at a constant learning rate."""
     keras = pytest.importorskip("keras")
-    from training.train import learning_rate_schedule, make_optimizer
+    from training.recipe import learning_rate_schedule, make_optimizer
 
     for task, kind, rate in (
         ("task1", keras.optimizers.Adam, 1e-5),
@@ -38,7 +38,7 @@ def test_recommended_presets_warm_up_then_decay_to_zero():
     """What the recommended recipe makes for the from-scratch tasks: AdamW whose learning rate rises
     during the first epoch and decays to zero by the last step."""
     keras = pytest.importorskip("keras")
-    from training.train import learning_rate_schedule, make_optimizer
+    from training.recipe import learning_rate_schedule, make_optimizer
 
     for task in ("task1", "task3"):
         config = tasks.resolve(task, "recommended")

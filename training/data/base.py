@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training import preprocessing
+from training.interface import preprocessing
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 `build` loads the run's Keras model, writes the TF-Serving SavedModel and the ONNX model, checks
 both against Keras on real images (and the ``classify`` signature's in-graph decode + resize
-against `training.preprocessing`), optionally adds the int8 ONNX variant, and returns the model
+against `training.interface.preprocessing`), optionally adds the int8 ONNX variant, and returns the model
 card. Nothing outside the scratch folder is touched: publishing is `training.export.publish`.
 """
 
@@ -71,9 +71,9 @@ def build(run_dir: Path, run_config: dict, labels: dict, metrics: dict, name: st
     import numpy as np
     import tensorflow as tf
 
+    from training.evaluation import predict_probabilities
     from training.export import card as cards
     from training.export import onnx_model, parity, saved_model
-    from training.train import predict_probabilities
 
     try:
         model = keras.models.load_model(run_dir / "model.keras")

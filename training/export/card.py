@@ -10,8 +10,8 @@ import hashlib
 import sys
 from pathlib import Path
 
-from training.contract import INPUT_NAME, OUTPUT_NAME
-from training.preprocessing import DECODE_SEMANTICS, RESIZE_SEMANTICS
+from training.interface.contract import INPUT_NAME, OUTPUT_NAME
+from training.interface.preprocessing import DECODE_SEMANTICS, RESIZE_SEMANTICS
 
 CARD_FILE = "model_card.json"
 CARD_FORMAT = "imgclf-model-card/1"

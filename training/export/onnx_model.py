@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from training.contract import INPUT_NAME, OUTPUT_NAME
+from training.interface.contract import INPUT_NAME, OUTPUT_NAME
 
 OPSET = 17
 METADATA_PREFIX = "imgclf."

@@ -3,7 +3,7 @@
 1. ONNX Runtime vs Keras on the same pixels: the largest absolute difference of probabilities
    must be at most `MAX_PROBABILITY_DIFFERENCE` and the top-1 classes identical.
 2. The SavedModel's ``classify`` signature (decode + resize in the TensorFlow graph) vs the
-   project's own path (`training.preprocessing.load_image`, then ONNX Runtime), on the same
+   project's own path (`training.interface.preprocessing.load_image`, then ONNX Runtime), on the same
    encoded image bytes. The two preprocessings may differ by rounding only: at most
    `MAX_PIXEL_DIFFERENCE` levels per pixel. ``classify``'s top-1 must be ONNX Runtime's top-1
    on the graph's own pixels. Where a one-level rounding difference moves a near-tied image
@@ -31,7 +31,7 @@ import logging
 import numpy as np
 from PIL import Image
 
-from training.preprocessing import load_image, resize_bilinear
+from training.interface.preprocessing import load_image, resize_bilinear
 
 log = logging.getLogger("training")
 

@@ -25,7 +25,7 @@ def quantize(float_path: Path, int8_path: Path, calibration: np.ndarray) -> None
     import onnx
     from onnxruntime import quantization
 
-    from training.contract import INPUT_NAME
+    from training.interface.contract import INPUT_NAME
 
     class Reader(quantization.CalibrationDataReader):
         def __init__(self):
@@ -56,7 +56,7 @@ def quantize(float_path: Path, int8_path: Path, calibration: np.ndarray) -> None
 
 
 def _median_ms(session, pixels: np.ndarray, repeats: int) -> float:
-    from training.contract import INPUT_NAME
+    from training.interface.contract import INPUT_NAME
 
     session.run(None, {INPUT_NAME: pixels})  # Warm-up.
     times = []

@@ -6,12 +6,12 @@ Signatures (what a stock TensorFlow Serving, or `tf.saved_model.load`, exposes):
   size) -> ``probabilities`` float32 ``[batch, classes]``;
 * ``classify``: ``images`` string ``[batch]`` (encoded JPEG/PNG/GIF/BMP bytes, any size and colour
   mode) -> ``class_index`` int32, ``label`` string, ``name`` string, ``score`` float32, each
-  ``[batch, k]`` with ``k = training.contract.classify_k(classes)``, best first.
+  ``[batch, k]`` with ``k = training.interface.contract.classify_k(classes)``, best first.
 
 ``classify`` does the project's preprocessing in the graph: decode to RGB uint8 (JPEG with the
 accurate integer DCT, as libjpeg in Pillow does; grayscale and palette become RGB; alpha is
 dropped; animations give their first frame), then the bilinear resize of
-`training.preprocessing.resize_bilinear` (half-pixel centres, antialiased when shrinking,
+`training.interface.preprocessing.resize_bilinear` (half-pixel centres, antialiased when shrinking,
 rounded to whole grey levels). The export's parity check measures how far the two agree.
 
 The labels ship as assets (``assets/labels.txt`` and ``assets/names.txt``, one per line, in
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from training.contract import (
+from training.interface.contract import (
     CLASSIFY_INPUT,
     CLASSIFY_OUTPUTS,
     CLASSIFY_SIGNATURE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.contract import STORE_MODULE
+from training.interface.contract import STORE_MODULE
 from training.run_dir import copy_tree
 
 

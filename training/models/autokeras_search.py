@@ -19,7 +19,7 @@ import time
 import keras
 import numpy as np
 
-from training.contract import INPUT_NAME, OUTPUT_NAME
+from training.interface.contract import INPUT_NAME, OUTPUT_NAME
 
 log = logging.getLogger("training")
 
@@ -99,14 +99,15 @@ def trial_summary(tuner) -> list[dict]:
     return trials
 
 
-def search(config, dataset, run, options):
-    """Runs the search; returns a `training.run_recorder.FitResult` holding the best model."""
+def search(config, dataset, run, options, seconds: float | None):
+    """Runs the search for at most ``seconds`` of wall-clock time (None: ``max_trials`` alone bounds
+    it); returns a `training.run_recorder.FitResult` holding the best model."""
     from training.run_dir import write_json
     from training.run_recorder import FitResult, RunRecorder
 
     num_classes = dataset.num_classes
     model = _auto_model(config, run.path, num_classes)
-    budget = SearchBudget(model.tuner, config.time_budget_hours * 3600 if config.time_budget_hours else None)
+    budget = SearchBudget(model.tuner, seconds)
     recorder = RunRecorder(run, [], 0.0, len(dataset.train), checkpoint=False)
     # Our own early stopping (AutoKeras' defaults): without one, AutoKeras retrains the best
     # trial's model from scratch after the search, which the wall-clock budget would cut short.

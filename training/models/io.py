@@ -1,11 +1,11 @@
 """The two ends every built model shares: the ``pixels`` input and the ``probabilities`` output
-(names from `training.contract`)."""
+(names from `training.interface.contract`)."""
 
 from __future__ import annotations
 
 import keras
 
-from training.contract import INPUT_NAME, OUTPUT_NAME
+from training.interface.contract import INPUT_NAME, OUTPUT_NAME
 from training.tasks import TaskConfig
 
 

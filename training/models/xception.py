@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from training.contract import INPUT_NAME, OUTPUT_NAME
+from training.interface.contract import INPUT_NAME, OUTPUT_NAME
 from training.models.io import pixel_input
 from training.models.weights import WeightsError
 

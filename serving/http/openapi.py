@@ -1,7 +1,7 @@
 """The HTTP API as an OpenAPI 3.1 document (``GET /openapi.json``) and the page that renders it
 (``GET /docs``: Swagger UI, from the copy BentoML's package ships, so it works offline).
 
-Every route of `serving.http_api.app` is described here; tests/serving/test_openapi.py checks that
+Every route of `serving.http.imgclf.app` is described here; tests/serving/test_openapi.py checks that
 the two list the same operations (so neither can drift), validates the document, and runs
 schemathesis against a live server from it. BentoML's own health and metrics routes, which sit
 beside the app, are described too.
@@ -16,10 +16,9 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
-from serving import open_inference
-from serving.errors import Unavailable
-from serving.state import current
-from training.contract import CLASSIFY_INPUT, CLASSIFY_OUTPUTS, INPUT_NAME, OUTPUT_NAME, SIGNATURES
+from serving.core.state import ServiceState
+from serving.protocols import open_inference
+from training.interface.contract import CLASSIFY_INPUT, CLASSIFY_OUTPUTS, INPUT_NAME, OUTPUT_NAME, SIGNATURES
 
 JSON = "application/json"
 ERROR_STATUSES = {
@@ -444,12 +443,11 @@ def _document() -> dict:
     }
 
 
-async def openapi_json(request: Request) -> JSONResponse:
-    try:
-        repository = current().repository
+async def openapi_json(request: Request, state: ServiceState | None) -> JSONResponse:
+    models = ()  # Still loading: the document without examples.
+    if state is not None:
+        repository = state.repository
         models = (repository.default, *sorted(name for name in repository.models if name != repository.default))
-    except Unavailable:  # Still loading: the document without examples.
-        models = ()
     return JSONResponse(document(models))
 
 
@@ -472,12 +470,12 @@ window.ui = SwaggerUIBundle({url: "openapi.json", dom_id: "#swagger-ui", deepLin
 """
 
 
-async def docs(request: Request) -> HTMLResponse:
+async def docs(request: Request, state: ServiceState | None) -> HTMLResponse:
     # Relative links, so that the page works behind a path prefix too.
     return HTMLResponse(PAGE)
 
 
-async def docs_asset(request: Request) -> FileResponse:
+async def docs_asset(request: Request, state: ServiceState | None) -> FileResponse:
     name = request.path_params["file"]
     if name not in ASSETS:
         return JSONResponse({"error": f"no such file: {name}; the page's files are {', '.join(ASSETS)}"}, status_code=404)

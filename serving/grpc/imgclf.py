@@ -8,11 +8,11 @@ import numpy as np
 
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
-from serving import inference, metrics
-from serving.errors import InvalidInput, ServingError
-from serving.grpc_common import abort, parsing, serialize
-from serving.repository import ServedModel
-from serving.state import ServiceState
+from serving.core import inference, metrics
+from serving.core.errors import InvalidInput, ServingError
+from serving.core.repository import ServedModel
+from serving.core.state import ServiceState
+from serving.grpc.common import abort, parsing, serialize
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ClassifierService"].full_name
 

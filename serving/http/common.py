@@ -1,6 +1,7 @@
-"""What every HTTP route shares: the guard (token, deadline, disconnect watch), reading a bounded
-body, parsing JSON and base64, and the one error response (``{"error": message}`` with the
-error's status)."""
+"""What every HTTP route shares: the worker's state, handed to every handler as its second
+argument (`guarded` routes, which also check the token, set the deadline and watch for the client
+going away; `open_route` ones); reading a bounded body; parsing JSON and base64; and the one error
+response (``{"error": message}`` with the error's status)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,23 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from serving import guards, metrics
-from serving.errors import InvalidInput, Overloaded, PayloadTooLarge, ServingError
-from serving.state import current
+from serving.core import guards, metrics
+from serving.core.errors import InvalidInput, Overloaded, PayloadTooLarge, ServingError, Unavailable
+from serving.core.state import ServiceState
+
+STATE = "imgclf"  # The worker's `ServiceState` lives on the app's state under this name.
+
+
+def install(app, state: ServiceState | None) -> None:
+    """Hands ``state`` to ``app``'s handlers (the BentoML service does, once its models are loaded)."""
+    setattr(app.state, STATE, state)
+
+
+def state_of(request: Request) -> ServiceState:
+    state = getattr(request.app.state, STATE, None)
+    if state is None:
+        raise Unavailable("the service is still loading its models")
+    return state
 
 
 def check_declared_length(request: Request, limit: int) -> None:
@@ -23,9 +38,8 @@ def check_declared_length(request: Request, limit: int) -> None:
         raise PayloadTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes the size limit."""
-    limit = current().settings.max_body_bytes
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
     check_declared_length(request, limit)
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -65,20 +79,30 @@ def error_response(error: Exception) -> JSONResponse:
 
 
 def guarded(handler, protocol: str = "http"):
-    """The token check, the request's deadline and the disconnect watch, then ``handler``;
-    a `ServingError` becomes ``{"error": message}`` with its status (counted under ``protocol``)."""
+    """The token check, the request's deadline and the disconnect watch, then ``handler(request,
+    state)``; a `ServingError` becomes ``{"error": message}`` with its status (counted under ``protocol``)."""
 
     async def guard(request: Request):
         try:
-            state = current()
+            state = state_of(request)
             guards.check_token(state.settings, request.headers.get("authorization"))
             timeout = guards.http_timeout(request.headers.get(guards.TIMEOUT_HEADER))
             guards.DEADLINE.set(time.monotonic() + (state.settings.request_timeout_s if timeout is None else timeout))
             guards.CLIENT_GONE.set(guards.http_disconnect_waiter(request.receive))
-            return await handler(request)
+            return await handler(request, state)
         except ServingError as error:
             metrics.record_error(request.query_params.get("model"), protocol, error)
             return error_response(error)
 
     guard.__name__ = handler.__name__
     return guard
+
+
+def open_route(handler):
+    """``handler(request, state)`` with no token asked; ``state`` is None while the models load."""
+
+    async def route(request: Request):
+        return await handler(request, getattr(request.app.state, STATE, None))
+
+    route.__name__ = handler.__name__
+    return route

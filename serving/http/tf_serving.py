@@ -18,12 +18,12 @@ import re
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from serving import metrics
-from serving.errors import InvalidInput, ModelNotFound, ServingError
-from serving.http_common import decode_base64, error_response, parse_json, read_body
-from serving.repository import ServedModel
-from serving.state import current
-from training.contract import CLASSIFY_OUTPUTS, CLASSIFY_SIGNATURE, SERVING_SIGNATURE, SIGNATURES, classify_k
+from serving.core import metrics
+from serving.core.errors import InvalidInput, ModelNotFound, ServingError
+from serving.core.repository import ServedModel
+from serving.core.state import ServiceState
+from serving.http.common import decode_base64, error_response, parse_json, read_body
+from training.interface.contract import CLASSIFY_OUTPUTS, CLASSIFY_SIGNATURE, SERVING_SIGNATURE, SIGNATURES, classify_k
 
 PATH = re.compile(r"(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?::(?P<verb>predict)|/(?P<metadata>metadata))?")
 
@@ -58,10 +58,9 @@ def _instances(payload: dict, signature: str | None) -> tuple[list, bool, str]:
     return rows, row_format, signature
 
 
-async def _predict(model: ServedModel, payload: dict) -> JSONResponse:
+async def _predict(model: ServedModel, payload: dict, state: ServiceState) -> JSONResponse:
     signature = check_signature(payload.get("signature_name") or None)
     rows, row_format, signature = _instances(payload, signature)
-    state = current()
     if signature == SERVING_SIGNATURE:
         probabilities = (await state.predict_arrays(model, rows, "tf-serving-rest")).tolist()
         return JSONResponse({"predictions": probabilities} if row_format else {"outputs": probabilities})
@@ -73,17 +72,17 @@ async def _predict(model: ServedModel, payload: dict) -> JSONResponse:
     return JSONResponse({"outputs": columns})
 
 
-async def handle(request: Request) -> JSONResponse:
+async def handle(request: Request, state: ServiceState) -> JSONResponse:
     match = PATH.fullmatch(request.path_params["rest"])
     try:
         if not match:
             raise ModelNotFound(f"no such TF Serving endpoint: /v1/models/{request.path_params['rest']}")
-        repository = current().repository
+        repository = state.repository
         model = repository.get(match["name"], match["version"])
         if match["verb"] == "predict":
             if request.method != "POST":
                 raise InvalidInput(":predict takes POST")
-            return await _predict(model, parse_json(await read_body(request)))
+            return await _predict(model, parse_json(await read_body(request, state.settings.max_body_bytes)), state)
         if request.method != "GET":
             raise InvalidInput("model status and metadata take GET")
         if match["metadata"]:

@@ -17,7 +17,7 @@ import time
 
 from prometheus_client import Counter, Histogram
 
-from serving.errors import ServingError
+from serving.core.errors import ServingError
 
 REQUESTS = Counter("imgclf_requests", "Prediction requests by model, protocol and outcome", ["model", "protocol", "outcome"])
 IMAGES = Counter("imgclf_images", "Images and pixel arrays classified", ["model", "protocol"])

@@ -21,9 +21,9 @@ from concurrent.futures import Executor
 
 import numpy as np
 
-from serving import metrics
-from serving.errors import DeadlineExceeded, Overloaded
-from serving.repository import ServedModel
+from serving.core import metrics
+from serving.core.errors import DeadlineExceeded, Overloaded
+from serving.core.repository import ServedModel
 
 
 def check_deadline(deadline: float | None, where: str = "before it reached the model") -> None:

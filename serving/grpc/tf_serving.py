@@ -11,7 +11,7 @@ optionally ``version``) and ``signature_name``:
   encoded image bytes; outputs ``class_index`` DT_INT32, ``label`` and ``name`` DT_STRING,
   ``score`` DT_FLOAT, each ``[batch, k]`` with k = min(5, classes).
 
-The messages come from protos/tfserving/*.proto, through `serving.proto_pool`, so that this
+The messages come from protos/tfserving/*.proto, through `serving.grpc.proto_pool`, so that this
 module never imports TensorFlow and never clashes with it when a worker does.
 """
 
@@ -20,12 +20,12 @@ from __future__ import annotations
 import grpc
 import numpy as np
 
-from serving import metrics
-from serving.errors import InvalidInput, ServingError
-from serving.grpc_common import abort, parsing, serialize
-from serving.proto_pool import message
-from serving.state import ServiceState
-from training.contract import CLASSIFY_OUTPUTS, CLASSIFY_SIGNATURE, SERVING_SIGNATURE, SIGNATURES, classify_k
+from serving.core import metrics
+from serving.core.errors import InvalidInput, ServingError
+from serving.core.state import ServiceState
+from serving.grpc.common import abort, parsing, serialize
+from serving.grpc.proto_pool import message
+from training.interface.contract import CLASSIFY_OUTPUTS, CLASSIFY_SIGNATURE, SERVING_SIGNATURE, SIGNATURES, classify_k
 
 SERVICE = "tensorflow.serving.PredictionService"
 DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 9: np.int64, 19: np.float16}

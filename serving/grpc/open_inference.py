@@ -1,6 +1,6 @@
 """The Open Inference Protocol v2 over gRPC (`inference.GRPCInferenceService`, the KServe v2 /
 Triton API), so that tritonclient.grpc and KServe's SDK work unchanged. Inputs and outputs: see
-open_inference.py; the messages: protos/inference/grpc_service.proto, through `serving.proto_pool`.
+open_inference.py; the messages: protos/inference/grpc_service.proto, through `serving.grpc.proto_pool`.
 
 An input's elements come in ``raw_input_contents`` (what tritonclient sends) or in its typed
 ``contents`` (what grpcurl and hand-written JSON send). Outputs come back the same way the inputs
@@ -14,12 +14,13 @@ from __future__ import annotations
 import grpc
 from google.protobuf import json_format
 
-from serving import metrics, open_inference
-from serving.errors import InvalidInput, ServingError
-from serving.grpc_common import abort, parsing, serialize
-from serving.open_inference import InputTensor, RequestedOutput, check_classification, check_datatype, check_shape
-from serving.proto_pool import message
-from serving.state import ServiceState
+from serving.core import metrics
+from serving.core.errors import InvalidInput, ServingError
+from serving.core.state import ServiceState
+from serving.grpc.common import abort, parsing, serialize
+from serving.grpc.proto_pool import message
+from serving.protocols import open_inference
+from serving.protocols.open_inference import InputTensor, RequestedOutput, check_classification, check_datatype, check_shape
 
 SERVICE = "inference.GRPCInferenceService"
 PROTOCOL = "v2-grpc"

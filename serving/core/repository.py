@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from serving import metrics
-from serving.errors import InvalidInput, ModelNotFound
-from serving.settings import Settings
-from training.contract import INPUT_NAME, OUTPUT_NAME, SERVING_SIGNATURE, STORE_MODULE
+from serving.core import metrics
+from serving.core.errors import InvalidInput, ModelNotFound
+from serving.core.settings import Settings
+from training.interface.contract import INPUT_NAME, OUTPUT_NAME, SERVING_SIGNATURE, STORE_MODULE
 
 log = logging.getLogger("imgclf.serving")
 
@@ -203,7 +203,6 @@ class ModelRepository:
         metrics.SERVED_MODELS.update(models)
         self.refused: dict[tuple[str, int], tuple] = {}  # Versions that failed their checks, and their folder's state then.
 
-    @classmethod
     @staticmethod
     def configured(settings: Settings, available: dict | None = None) -> tuple[dict[str, set[int]], list[str]]:
         """(pinned versions by name, names that follow the store) of what IMGCLF_MODELS asks for, each

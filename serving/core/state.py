@@ -1,5 +1,6 @@
 """The per-worker state every protocol shares: settings, loaded models, and the thread pool that
-runs decoding and inference off the event loop."""
+runs decoding and inference off the event loop. The BentoML service makes one per worker and hands
+it to both front doors: the HTTP app (`serving.http.common.install`) and the gRPC servicers."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from serving import guards, inference, metrics
-from serving.batching import Batcher, check_deadline
-from serving.errors import ClientGone, Unavailable
-from serving.repository import ModelRepository, ServedModel
-from serving.settings import Settings
+from serving.core import guards, inference, metrics
+from serving.core.batching import Batcher, check_deadline
+from serving.core.errors import ClientGone, Unavailable
+from serving.core.repository import ModelRepository, ServedModel
+from serving.core.settings import Settings
 
 log = logging.getLogger("imgclf.serving")
 
@@ -128,17 +129,3 @@ class ServiceState:
         with metrics.recorded(model.name, protocol, len(arrays)), batcher.admission():
             pixels = await self._run(self._pixels, inference.array_pixels, arrays, model, deadline)
             return await self._predict(batcher, pixels, deadline)
-
-
-_state: ServiceState | None = None
-
-
-def install(state: ServiceState) -> None:
-    global _state
-    _state = state
-
-
-def current() -> ServiceState:
-    if _state is None:
-        raise Unavailable("the service is still loading its models")
-    return _state

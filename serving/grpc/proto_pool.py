@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-DESCRIPTORS = Path(__file__).resolve().parents[1] / "protos" / "descriptors.binpb"
+DESCRIPTORS = Path(__file__).resolve().parents[2] / "protos" / "descriptors.binpb"
 
 
 @functools.cache

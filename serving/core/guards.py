@@ -16,8 +16,8 @@ import contextvars
 import hmac
 import math
 
-from serving.errors import InvalidInput, Unauthenticated
-from serving.settings import Settings
+from serving.core.errors import InvalidInput, Unauthenticated
+from serving.core.settings import Settings
 
 # The `time.monotonic` instant the current request must be answered by (None: the default timeout).
 DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("imgclf_deadline", default=None)

@@ -3,7 +3,7 @@ bytes ourselves so that a malformed message gets INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
-from serving.errors import InvalidInput, Overloaded, ServingError
+from serving.core.errors import InvalidInput, Overloaded, ServingError
 
 
 async def abort(context, error: ServingError) -> None:

@@ -23,13 +23,12 @@ import json
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from serving import open_inference
-from serving.errors import InvalidInput, Unavailable
-from serving.http_common import decode_base64, guarded, parse_json, read_body
-from serving.open_inference import InputTensor, RequestedOutput, check_classification, check_datatype, check_input, check_shape
-from serving.state import current
+from serving.core.errors import InvalidInput, Unavailable
+from serving.core.state import ServiceState
+from serving.http.common import decode_base64, parse_json, read_body
+from serving.protocols import open_inference
+from serving.protocols.open_inference import InputTensor, RequestedOutput, check_classification, check_datatype, check_input, check_shape
 
 PROTOCOL = "v2-rest"
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -117,20 +116,20 @@ def _outputs(payload: dict) -> tuple[list[RequestedOutput], list[bool]]:
     return outputs, flags or [bool(binary)]
 
 
-def _model(request: Request):
-    return current().repository.get(request.path_params["name"], request.path_params.get("version"))
+def _model(request: Request, state: ServiceState):
+    return state.repository.get(request.path_params["name"], request.path_params.get("version"))
 
 
-async def infer(request: Request) -> Response:
-    header, binary = _split_body(request, await read_body(request))
+async def infer(request: Request, state: ServiceState) -> Response:
+    header, binary = _split_body(request, await read_body(request, state.settings.max_body_bytes))
     payload = parse_json(header)
     request_id = payload.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput(f"id must be a string, got {type(request_id).__name__}")
-    model = _model(request)
+    model = _model(request, state)
     inputs = _inputs(payload, binary)
     requested, binary_flags = _outputs(payload)
-    outputs = await open_inference.infer(current(), model, inputs, requested, PROTOCOL)
+    outputs = await open_inference.infer(state, model, inputs, requested, PROTOCOL)
     body = {"model_name": model.name, "model_version": str(model.version), **({"id": request_id} if request_id is not None else {}), "outputs": []}
     chunks = []
     for tensor, as_binary in zip(outputs, binary_flags):
@@ -149,44 +148,26 @@ async def infer(request: Request) -> Response:
     return Response(encoded + b"".join(chunks), media_type="application/octet-stream", headers={HEADER_LENGTH: str(len(encoded))})
 
 
-async def server_metadata(request: Request) -> JSONResponse:
+async def server_metadata(request: Request, state: ServiceState) -> JSONResponse:
     return JSONResponse(open_inference.server_metadata())
 
 
-async def model_metadata(request: Request) -> JSONResponse:
-    return JSONResponse(open_inference.model_metadata(current().repository, _model(request)))
+async def model_metadata(request: Request, state: ServiceState) -> JSONResponse:
+    return JSONResponse(open_inference.model_metadata(state.repository, _model(request, state)))
 
 
-async def model_ready(request: Request) -> JSONResponse:
-    model = _model(request)
+async def model_ready(request: Request, state: ServiceState) -> JSONResponse:
+    model = _model(request, state)
     return JSONResponse({"name": model.name, "version": str(model.version), "ready": True})
 
 
-async def live(request: Request) -> JSONResponse:
+async def live(request: Request, state: ServiceState | None) -> JSONResponse:
     return JSONResponse({"live": True})
 
 
-async def ready(request: Request) -> JSONResponse:
+async def ready(request: Request, state: ServiceState | None) -> JSONResponse:
     """200 once the models are loaded, 503 while loading or shutting down (tokens not needed)."""
-    try:
-        if current().draining:
-            raise Unavailable("the service is shutting down")
-    except Unavailable as error:
+    if state is None or state.draining:
+        error = Unavailable("the service is still loading its models" if state is None else "the service is shutting down")
         return JSONResponse({"ready": False, "error": error.message}, status_code=503)
     return JSONResponse({"ready": True})
-
-
-ROUTES = [
-    Route("/v2", guarded(server_metadata, PROTOCOL), methods=["GET"]),
-    Route("/v2/health/live", live, methods=["GET"]),
-    Route("/v2/health/ready", ready, methods=["GET"]),
-    *(
-        route
-        for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
-        for route in (
-            Route(prefix, guarded(model_metadata, PROTOCOL), methods=["GET"]),
-            Route(f"{prefix}/ready", guarded(model_ready, PROTOCOL), methods=["GET"]),
-            Route(f"{prefix}/infer", guarded(infer, PROTOCOL), methods=["POST"]),
-        )
-    ),
-]

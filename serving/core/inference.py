@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.errors import InvalidInput, PayloadTooLarge
-from serving.repository import ServedModel
-from serving.settings import Settings
-from training.preprocessing import ImageTooLargeError, InvalidImageError, load_image, resize_bilinear, to_rgb
+from serving.core.errors import InvalidInput, PayloadTooLarge
+from serving.core.repository import ServedModel
+from serving.core.settings import Settings
+from training.interface.preprocessing import ImageTooLargeError, InvalidImageError, load_image, resize_bilinear, to_rgb
 
 
 def check_batch(count: int, settings: Settings, what: str = "images") -> None:

@@ -1,8 +1,8 @@
 """The gRPC server that runs inside each API worker (grpc.aio, on the worker's event loop).
 
 It serves `imgclf.v1.ClassifierService` (protos/imgclf/v1/classifier.proto), TensorFlow Serving's
-`tensorflow.serving.PredictionService` (see tf_serving_grpc.py), the Open Inference Protocol's
-`inference.GRPCInferenceService` (open_inference_grpc.py), `grpc.health.v1` and server
+`tensorflow.serving.PredictionService` (see tf_serving.py), the Open Inference Protocol's
+`inference.GRPCInferenceService` (open_inference.py), `grpc.health.v1` and server
 reflection, on one port shared by every worker (SO_REUSEPORT). BentoML's own ``serve-grpc``
 cannot be used: its stubs do not import under protobuf 6+, which TensorFlow 2.21 requires.
 """
@@ -15,9 +15,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from serving import grpc_classifier, open_inference_grpc, proto_pool, tf_serving_grpc
-from serving.grpc_guard import Guard
-from serving.state import ServiceState
+from serving.core.state import ServiceState
+from serving.grpc import imgclf, open_inference, proto_pool, tf_serving
+from serving.grpc.guard import Guard
 
 log = logging.getLogger("imgclf.serving")
 
@@ -33,12 +33,12 @@ async def start(state: ServiceState, port: int) -> grpc.aio.Server:
             ("grpc.max_send_message_length", limit),
         ],
     )
-    grpc_classifier.add_to_server(state, server)
-    tf_serving_names = tf_serving_grpc.add_to_server(state, server)
-    v2_names = open_inference_grpc.add_to_server(state, server)
+    imgclf.add_to_server(state, server)
+    tf_serving_names = tf_serving.add_to_server(state, server)
+    v2_names = open_inference.add_to_server(state, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = (grpc_classifier.SERVICE_NAME, *tf_serving_names, *v2_names, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    names = (imgclf.SERVICE_NAME, *tf_serving_names, *v2_names, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server, pool=proto_pool.pool())
     settings = state.settings
     if settings.tls:
@@ -53,7 +53,7 @@ async def start(state: ServiceState, port: int) -> grpc.aio.Server:
     server.port, server.health, server.service_names = (
         bound,
         health_servicer,
-        ("", grpc_classifier.SERVICE_NAME, *tf_serving_names, *v2_names),
+        ("", imgclf.SERVICE_NAME, *tf_serving_names, *v2_names),
     )  # What a drain marks NOT_SERVING.
     for name in server.service_names:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

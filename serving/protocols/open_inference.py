@@ -21,11 +21,11 @@ import struct
 
 import numpy as np
 
-from serving import inference
-from serving.errors import InvalidInput
-from serving.repository import ModelRepository, ServedModel
-from serving.state import ServiceState
-from training.contract import INPUT_NAME, OUTPUT_NAME
+from serving.core import inference
+from serving.core.errors import InvalidInput
+from serving.core.repository import ModelRepository, ServedModel
+from serving.core.state import ServiceState
+from training.interface.contract import INPUT_NAME, OUTPUT_NAME
 
 IMAGES = "images"
 INPUTS = (IMAGES, INPUT_NAME)

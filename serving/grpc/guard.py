@@ -1,5 +1,5 @@
 """The gRPC server interceptor: the API token and the call's deadline, for every call but health
-and reflection (the HTTP side does the same in `serving.http_api`)."""
+and reflection (the HTTP side does the same in `serving.http.imgclf`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import time
 
 import grpc
 
-from serving import guards, metrics
-from serving.errors import Unauthenticated
-from serving.grpc_common import abort
+from serving.core import guards, metrics
+from serving.core.errors import Unauthenticated
+from serving.grpc.common import abort
 
 
 class Guard(grpc.aio.ServerInterceptor):
