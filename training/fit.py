@@ -5,6 +5,7 @@ checkpointed (`training.run_recorder`)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from training.run_context import RunContext
 from training.run_recorder import FitResult, RunProgress, RunRecorder
 from training.schedule import LearningRateSchedule
 from training.tasks import TaskConfig, with_overrides
+
+log = logging.getLogger("training")
 
 
 @dataclasses.dataclass
@@ -46,6 +49,7 @@ def fit(config: TaskConfig, dataset: ImageDataset, context: RunContext, model: k
             full, features_model, head = features.split(config, dataset, run, options.init_run)
         if state:
             trained = keras.models.load_model(run.checkpoint_model)
+            log.info("resuming %s from epoch %d", run.path, state["epoch"])
         elif config.bottleneck:
             trained = head
         else:
