@@ -1,5 +1,7 @@
 """The HTTP API as an OpenAPI 3.1 document (``GET /openapi.json``) and the page that renders it
-(``GET /docs``: Swagger UI, from the copy BentoML's package ships, so it works offline).
+(``GET /docs``: Swagger UI, from the copy BentoML's package ships, so it works offline). The body
+schemas are generated from `serving.http.schemas`' typed models, the error responses from
+`serving.core.errors`' table.
 
 Every route of `serving.http.imgclf.app` is described here; tests/serving/test_openapi.py checks that
 the two list the same operations (so neither can drift), validates the document, and runs
@@ -16,21 +18,14 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
+from serving.core.errors import http_statuses
 from serving.core.state import ServiceState
+from serving.http import schemas
+from serving.http.schemas import EXAMPLE_PNG
 from serving.protocols import open_inference
-from training.interface.contract import CLASSIFY_INPUT, CLASSIFY_OUTPUTS, INPUT_NAME, OUTPUT_NAME, SIGNATURES
+from training.interface.contract import INPUT_NAME, OUTPUT_NAME
 
 JSON = "application/json"
-ERROR_STATUSES = {
-    "400": "Bad input: the message names the problem",
-    "401": "No API token, or a wrong one",
-    "404": "Unknown model, version or route",
-    "413": "Over a limit (body size, batch size, image pixels)",
-    "503": "Loading, shutting down, or overloaded (then with Retry-After)",
-    "504": "The deadline passed before the model ran",
-}
-# A real 4x4 PNG (red), so that the examples work as they are, from the page's "Try it out" too.
-EXAMPLE_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAFElEQVR42mM8IafBAANMDEgANwcANmABFoY7C7AAAAAASUVORK5CYII="
 # What a model name and a version look like in a path (exported names are such; versions are numbers).
 NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"}}
 VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}, "description": "a version number"}
@@ -45,190 +40,16 @@ def _json(schema: dict, example=None) -> dict:
 
 
 def _responses(ok: dict, *errors: str, description: str = "OK") -> dict:
+    """A 200 answering ``ok``, and each error status of ``errors`` as `serving.core.errors` means it."""
+    statuses = http_statuses()
     responses = {"200": {"description": description, "content": ok}}
     for status in errors:
-        responses[status] = {"description": ERROR_STATUSES[status], "content": _json(_ref("Error"))}
+        responses[status] = {"description": statuses[status], "content": _json(_ref("Error"))}
     if "404" in responses:
         # A path no route matches at all (e.g. a name holding a newline, which BentoML's mount at /
         # does not match) gets BentoML's own plain-text 404.
         responses["404"]["content"]["text/plain"] = {"schema": {"type": "string"}}
     return responses
-
-
-PIXELS = {
-    "type": "array",
-    "description": "one image: [height][width] or [height][width][1|3|4] of raw 0-255 values, any size (resized on the server)",
-    "items": {"type": "array"},
-}
-SCHEMAS = {
-    "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}, "example": {"error": "top_k must be an integer"}},
-    "ClassifyJSON": {
-        "type": "object",
-        "required": ["images"],
-        "properties": {
-            "images": {
-                "type": "array",
-                "items": {"oneOf": [{"type": "string", "contentEncoding": "base64"}, {"type": "object", "properties": {"b64": {"type": "string"}}}]},
-                "description": "base64-encoded images (any format and size), or {b64: ...} objects",
-            },
-            "model": {"type": "string"},
-            "version": {"type": ["integer", "string"]},
-            "top_k": {"type": "integer", "minimum": 1},
-        },
-    },
-    "ClassifyMultipart": {
-        "type": "object",
-        "properties": {
-            "image": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"}},
-            "model": {"type": "string"},
-            "version": {"type": "string"},
-            "top_k": {"type": "string"},
-        },
-    },
-    "Class": {
-        "type": "object",
-        "required": ["class_index", "label", "name", "score"],
-        "properties": {"class_index": {"type": "integer"}, "label": {"type": "string"}, "name": {"type": "string"}, "score": {"type": "number"}},
-    },
-    "ClassifyResponse": {
-        "type": "object",
-        "required": ["model", "version", "predictions"],
-        "properties": {
-            "model": {"type": "string"},
-            "version": {"type": "integer"},
-            "predictions": {"type": "array", "items": {"type": "array", "items": _ref("Class")}, "description": "per image, best first"},
-        },
-    },
-    "PredictRequest": {
-        "type": "object",
-        "required": [INPUT_NAME],
-        "properties": {INPUT_NAME: {"type": "array", "items": PIXELS}, "model": {"type": "string"}, "version": {"type": ["integer", "string"]}},
-    },
-    "PredictResponse": {
-        "type": "object",
-        "required": ["model", "version", OUTPUT_NAME],
-        "properties": {
-            "model": {"type": "string"},
-            "version": {"type": "integer"},
-            OUTPUT_NAME: {"type": "array", "items": {"type": "array", "items": {"type": "number"}}, "description": "per image, per class"},
-        },
-    },
-    "Model": {
-        "type": "object",
-        "required": ["name", "version", "input_size", "num_classes"],
-        "properties": {
-            "name": {"type": "string"},
-            "version": {"type": "integer"},
-            "versions": {"type": "array", "items": {"type": "integer"}},
-            "runtime": {"type": "string"},
-            "input_size": {"type": "array", "items": {"type": "integer"}},
-            "num_classes": {"type": "integer"},
-        },
-    },
-    "Models": {
-        "type": "object",
-        "required": ["default", "models"],
-        "properties": {"default": {"type": "string"}, "models": {"type": "array", "items": _ref("Model")}},
-    },
-    "Reload": {
-        "type": "object",
-        "required": ["changes", "models"],
-        "properties": {
-            "changes": {"type": "array", "items": {"type": "string"}},
-            "models": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "integer"}}},
-        },
-    },
-    "TFServingPredictRequest": {
-        "type": "object",
-        "description": f"signatures: {', '.join(SIGNATURES)}; instances of {{b64: ...}} go to classify, arrays to serving_default",
-        "properties": {
-            "signature_name": {"type": "string", "enum": ["", *SIGNATURES]},
-            "instances": {"type": "array", "description": f"row format: pixel arrays, or {{{CLASSIFY_INPUT!r}: {{b64: ...}}}} / {{b64: ...}}"},
-            "inputs": {"description": "columnar format"},
-        },
-    },
-    "TFServingPredictResponse": {
-        "type": "object",
-        "description": f"serving_default: {OUTPUT_NAME} rows; classify: {', '.join(CLASSIFY_OUTPUTS)} per instance",
-        "properties": {"predictions": {"type": "array"}, "outputs": {}},
-    },
-    "TFServingStatus": {
-        "type": "object",
-        "required": ["model_version_status"],
-        "properties": {
-            "model_version_status": {
-                "type": "array",
-                "items": {"type": "object", "properties": {"version": {"type": "string"}, "state": {"type": "string"}, "status": {"type": "object"}}},
-            }
-        },
-    },
-    "TFServingMetadata": {
-        "type": "object",
-        "required": ["model_spec", "metadata"],
-        "properties": {"model_spec": {"type": "object"}, "metadata": {"type": "object", "properties": {"signature_def": {"type": "object"}}}},
-    },
-    "V2Tensor": {
-        "type": "object",
-        "required": ["name", "datatype", "shape"],
-        "properties": {
-            "name": {"type": "string"},
-            "datatype": {"type": "string", "enum": list(open_inference.DATATYPES)},
-            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-            "parameters": {"type": "object", "properties": {"binary_data_size": {"type": "integer", "minimum": 0}}},
-            "data": {"type": "array", "description": "row-major, flat or nested; BYTES elements as base64 strings"},
-        },
-    },
-    "V2InferRequest": {
-        "type": "object",
-        "required": ["inputs"],
-        "description": f"one input: {open_inference.IMAGES!r} (BYTES [N], encoded images) or {INPUT_NAME!r} (UINT8|FP32 [N,H,W,3])",
-        "properties": {
-            "id": {"type": "string"},
-            "parameters": {"type": "object", "properties": {"binary_data_output": {"type": "boolean"}}},
-            "inputs": {"type": "array", "items": _ref("V2Tensor"), "minItems": 1},
-            "outputs": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {
-                        "name": {"type": "string", "enum": [OUTPUT_NAME]},
-                        "parameters": {
-                            "type": "object",
-                            "properties": {"classification": {"type": "integer", "minimum": 1}, "binary_data": {"type": "boolean"}},
-                        },
-                    },
-                },
-            },
-        },
-    },
-    "V2InferResponse": {
-        "type": "object",
-        "required": ["model_name", "model_version", "outputs"],
-        "properties": {
-            "model_name": {"type": "string"},
-            "model_version": {"type": "string"},
-            "id": {"type": "string"},
-            "outputs": {"type": "array", "items": _ref("V2Tensor")},
-        },
-    },
-    "V2ServerMetadata": {
-        "type": "object",
-        "required": ["name", "version", "extensions"],
-        "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "extensions": {"type": "array", "items": {"type": "string"}}},
-    },
-    "V2ModelMetadata": {
-        "type": "object",
-        "required": ["name", "versions", "platform", "inputs", "outputs"],
-        "properties": {
-            "name": {"type": "string"},
-            "versions": {"type": "array", "items": {"type": "string"}},
-            "platform": {"type": "string"},
-            "inputs": {"type": "array", "items": {"type": "object", "required": ["name", "datatype", "shape"]}},
-            "outputs": {"type": "array", "items": {"type": "object", "required": ["name", "datatype", "shape"]}},
-        },
-    },
-}
 
 
 def _operation(summary: str, tag: str, responses: dict, **extra) -> dict:
@@ -439,7 +260,7 @@ def _document() -> dict:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": _paths(),
-        "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"schemas": schemas.components(), "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }
 
 

@@ -1,8 +1,8 @@
 """The contract between training, export and serving: the names an exported model answers to.
 
 Every value here is written once; the model builders, the export and the service import it from
-here (the service imports only this module and `training.interface.preprocessing` from `training/`, and
-both travel in the bento). What the SavedModel's signatures really hold (tensor names, dtypes,
+here (the service imports only `training.interface` of `training/`, which the bento carries
+whole). What the SavedModel's signatures really hold (tensor names, dtypes,
 shapes) is read off the written SavedModel at export and recorded in the model card
 (``signature_defs``), so serving describes the model it serves rather than a copy of it.
 """
