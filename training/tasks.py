@@ -18,12 +18,12 @@ differs:
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
-from collections.abc import Mapping
 from typing import Any
 
 from training.data import SOURCES
+from training.models import options
+from training.models.options import Average, Dense, Dropout, Flatten, LeakyReLU
 
 ARCHITECTURES = ("cnn", "alexnet", "xception", "autokeras")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -41,8 +41,9 @@ class TaskConfig:
     dataset: str
     architecture: str
     input_size: tuple[int, int]
-    # Keyword arguments of the architecture's builder (see training/models/).
-    model: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # The architecture's options (training.models.options): given as a mapping of what differs from
+    # its defaults, held as its typed, checked dataclass.
+    model: options.ModelOptions | dict = dataclasses.field(default_factory=dict)
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     momentum: float = 0.0
@@ -100,11 +101,14 @@ class TaskConfig:
             if not ok:
                 raise ValueError(f"task {self.name}: {message}")
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
-        object.__setattr__(self, "model", types.MappingProxyType(dict(self.model)))
+        try:
+            object.__setattr__(self, "model", options.parse(self.architecture, self.model))
+        except ValueError as error:
+            raise ValueError(f"task {self.name}: {error}") from None
 
     def to_json(self) -> dict[str, Any]:
         data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
-        data["model"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.model.items()}
+        data["model"] = options.to_json(self.model)
         data["input_size"] = list(self.input_size)
         return data
 
@@ -124,8 +128,8 @@ def with_overrides(config: TaskConfig, **overrides: Any) -> TaskConfig:
             allowed += (int,)
         if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
             raise ValueError(f"setting {key} expects {expected}, got {value!r}")
-    if "model" in overrides:
-        overrides["model"] = {**config.model, **overrides["model"]}
+    if "model" in overrides and overrides.get("architecture", config.architecture) == config.architecture:
+        overrides["model"] = options.merge(config.model, overrides["model"])
     return dataclasses.replace(config, **overrides)
 
 
@@ -139,6 +143,10 @@ XCEPTION_STUDY_NOTE = (
 _FROM_SCRATCH = dict(
     optimizer="adamw", weight_decay=5e-4, schedule="cosine", warmup_epochs=1, batch_size=128, epochs=30, label_smoothing=0.1, augment=True
 )
+
+# The recommended recipe for a frozen pretrained base (task4, task5): its features cached once, the
+# head trained with Adam on a cosine schedule and label smoothing.
+_FROZEN_BASE = dict(bottleneck=True, optimizer="adam", learning_rate=1e-3, schedule="cosine", batch_size=128, epochs=30, label_smoothing=0.1)
 
 _SMOKE_CAPS = dict(epochs=1, max_train_images=200, max_validation_images=100, batch_size=32, warmup_epochs=0)
 
@@ -292,7 +300,7 @@ _register(
         dataset="tiny-imagenet",
         architecture="xception",
         input_size=(71, 71),
-        model=dict(head=("flatten", "dense:512:relu", "dropout:0.3")),
+        model=dict(head=(Flatten(), Dense(512, "relu"), Dropout(0.3))),
         weights="imagenet",
         optimizer="sgd",
         learning_rate=1e-4,
@@ -302,14 +310,8 @@ _register(
     ),
     seed={},
     recommended=dict(
-        model=dict(head=("average", "dropout:0.3", "dense:512:relu", "dropout:0.3")),
-        bottleneck=True,
-        optimizer="adam",
-        learning_rate=1e-3,
-        schedule="cosine",
-        batch_size=128,
-        epochs=30,
-        label_smoothing=0.1,
+        model=dict(head=(Average(), Dropout(0.3), Dense(512, "relu"), Dropout(0.3))),
+        **_FROZEN_BASE,
     ),
     smoke=dict(weights="none"),
 )
@@ -322,7 +324,7 @@ _register(
         dataset="cifar10",
         architecture="xception",
         input_size=(71, 71),
-        model=dict(head=("flatten", "dropout:0.3", "dense:512", "leaky_relu:0.1", "dense:512:relu")),
+        model=dict(head=(Flatten(), Dropout(0.3), Dense(512), LeakyReLU(0.1), Dense(512, "relu"))),
         weights="imagenet",
         optimizer="sgd",
         learning_rate=1e-4,
@@ -332,14 +334,8 @@ _register(
     ),
     seed={},
     recommended=dict(
-        model=dict(head=("average", "dropout:0.3", "dense:512", "leaky_relu:0.1", "dropout:0.3")),
-        bottleneck=True,
-        optimizer="adam",
-        learning_rate=1e-3,
-        schedule="cosine",
-        batch_size=128,
-        epochs=30,
-        label_smoothing=0.1,
+        model=dict(head=(Average(), Dropout(0.3), Dense(512), LeakyReLU(0.1), Dropout(0.3))),
+        **_FROZEN_BASE,
     ),
     smoke=dict(weights="none"),
 )

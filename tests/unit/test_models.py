@@ -9,7 +9,7 @@ keras = pytest.importorskip("keras")
 
 from training import tasks  # noqa: E402
 from training.interface.contract import INPUT_NAME, OUTPUT_NAME  # noqa: E402
-from training.models import build_model, xception  # noqa: E402
+from training.models import build_model, options, xception  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -88,16 +88,28 @@ def test_xception_input_too_small_is_refused():
         build_model(tasks.resolve("task5", "smoke", input_size=(32, 32)), 10)
 
 
-@pytest.mark.parametrize("spec,message", [(("conv:3",), "unknown head layer"), (("dense",), "bad head layer spec")])
-def test_bad_head_spec_is_named(spec, message):
+@pytest.mark.parametrize(
+    "task,model,message",
+    [
+        ("task1", {"widht": 3}, r"task task1: cnn has no option widht; options: filters, convs_per_block"),
+        ("task1", {"dropout": "0.5"}, r"cnn option dropout must be float, got '0.5'"),
+        ("task1", {"filters": (32, "64")}, r"cnn option filters\[1\] must be int, got '64'"),
+        ("task1", {"batch_norm": "some"}, r"cnn option batch_norm must be one of 'study', 'all', 'none', got 'some'"),
+        ("task3", {"dense_batch_norm": 1}, r"alexnet option dense_batch_norm must be bool, got 1"),
+        ("task4", {"head": ("dense:512",)}, r"xception option head\[0\] must be Flatten or Average or Dropout or Dense"),
+        ("task2", {"search_spaces": "cnn"}, r"autokeras has no option search_spaces"),
+    ],
+)
+def test_a_misspelt_or_wrong_typed_model_option_is_refused_by_name(task, model, message):
     with pytest.raises(ValueError, match=message):
-        xception.head_layers(spec, 3)
+        tasks.with_overrides(tasks.resolve(task, "seed"), model=model)
 
 
-def test_unknown_builder_option_is_named():
-    config = tasks.with_overrides(tasks.resolve("task1", "seed"), model={"widht": 3})
-    with pytest.raises(ValueError, match="cnn has no option widht"):
-        build_model(config, 3)
+def test_typed_heads_build_their_layers():
+    head = (options.Flatten(), options.Dropout(0.3), options.Dense(8, "relu"), options.LeakyReLU(0.1), options.BatchNorm(), options.Average())
+    kinds = [type(layer).__name__ for layer in xception.head_layers(head, 3)]
+    assert kinds == ["Flatten", "Dropout", "Dense", "LeakyReLU", "BatchNormalization", "GlobalAveragePooling2D", "Dense"]
+    assert tasks.resolve("task4", "recommended").to_json()["model"]["head"][2] == {"layer": "dense", "units": 512, "activation": "relu"}
 
 
 def test_weights_errors_name_both_options(tmp_path):

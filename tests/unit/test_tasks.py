@@ -69,7 +69,8 @@ def test_overrides_are_checked():
 
 def test_model_overrides_merge():
     config = tasks.with_overrides(tasks.resolve("task1", "seed"), model={"dropout": 0.5})
-    assert config.model["dropout"] == 0.5 and config.model["filters"] == (32, 32, 64, 64, 64)
+    assert config.model.dropout == 0.5 and config.model.filters == (32, 32, 64, 64, 64)
+    assert config.model == tasks.with_overrides(config, model={"filters": [32, 32, 64, 64, 64]}).model  # A list is read as the tuple.
 
 
 def test_invalid_combinations_are_refused():

@@ -7,41 +7,30 @@ does its own normalisation in its first layer, and outputs class probabilities
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING
-
-from training.tasks import TaskConfig
 
 if TYPE_CHECKING:
     import keras
 
-
-def _call_builder(builder, config: TaskConfig, **kwargs) -> keras.Model:
-    accepted = set(inspect.signature(builder).parameters)
-    unknown = sorted(set(config.model) - accepted)
-    if unknown:
-        raise ValueError(
-            f"task {config.name}: {config.architecture} has no option {', '.join(unknown)}; "
-            f"options: {', '.join(sorted(accepted - {'config', 'num_classes', 'weights'}))}"
-        )
-    return builder(config=config, **kwargs, **config.model)
+    from training.tasks import TaskConfig
 
 
 def build_model(config: TaskConfig, num_classes: int, weights: str | None = None) -> keras.Model:
-    """Builds the task's untrained model (AutoKeras models come from `autokeras_search` instead).
+    """Builds the task's untrained model from ``config.model`` (its architecture's typed options,
+    `training.models.options`); AutoKeras models come from `autokeras_search` instead.
 
     ``weights`` overrides ``config.weights`` for pretrained bases (e.g. "none" to rebuild a copy).
     """
     if config.architecture == "cnn":
         from training.models import cnn
 
-        return _call_builder(cnn.build, config, num_classes=num_classes)
+        return cnn.build(config, num_classes)
     if config.architecture == "alexnet":
         from training.models import alexnet
 
-        return _call_builder(alexnet.build, config, num_classes=num_classes)
+        return alexnet.build(config, num_classes)
     if config.architecture == "xception":
         from training.models import xception
 
-        return _call_builder(xception.build, config, num_classes=num_classes, weights=weights or config.weights)
+        return xception.build(config, num_classes, weights or config.weights)
     raise ValueError(f"task {config.name}: no builder for architecture {config.architecture!r}")

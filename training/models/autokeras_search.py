@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from training.interface.contract import INPUT_NAME, OUTPUT_NAME
+from training.models.options import AutoKerasOptions
 
 log = logging.getLogger("training")
 
@@ -60,24 +61,21 @@ class _Tee:
 def _auto_model(config, directory, num_classes: int):
     import autokeras as ak
 
-    options = dict(config.model)
+    options = config.model
     common = dict(
         max_trials=config.max_trials or 100, directory=str(directory), project_name="search", overwrite=False, seed=config.seed, objective="val_loss"
     )
-    if not options:
+    if options == AutoKerasOptions():
         # The study's setting: the stock ImageClassifier and its whole search space.
         return ak.ImageClassifier(num_classes=num_classes, **common)
-    if "search_space" in options:
+    if options.search_space is not None:
         from training.models import autokeras_space
 
-        if options != {"search_space": options["search_space"]} or options["search_space"] not in autokeras_space.SEARCH_SPACES:
+        if options != AutoKerasOptions(search_space=options.search_space) or options.search_space not in autokeras_space.SEARCH_SPACES:
             raise ValueError(f"task {config.name}: search_space must be one of {autokeras_space.SEARCH_SPACES} and stand alone, got {options}")
         return autokeras_space.auto_model(config, num_classes, **common)
-    unknown = sorted(set(options) - {"block_type", "augment", "normalize"})
-    if unknown:
-        raise ValueError(f"task {config.name}: autokeras has no option {', '.join(unknown)}; options: augment, block_type, normalize, search_space")
     image = ak.ImageInput()
-    x = ak.ImageBlock(block_type=options.get("block_type"), normalize=options.get("normalize", True), augment=options.get("augment"))(image)
+    x = ak.ImageBlock(block_type=options.block_type, normalize=options.normalize, augment=options.augment)(image)
     head = ak.ClassificationHead(num_classes=num_classes)(x)
     return ak.AutoModel(inputs=image, outputs=head, **common)
 

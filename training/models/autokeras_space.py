@@ -12,6 +12,8 @@ label-smoothed targets; what the search varies is the architecture, and the fina
 
 from __future__ import annotations
 
+import dataclasses
+
 import autokeras as ak
 import keras
 import keras_tuner
@@ -19,14 +21,15 @@ import tree
 from keras import layers
 
 from training.models import cnn
+from training.models.options import CnnOptions
 
 SEARCH_SPACES = ("cnn",)
 
 
-def task1_network() -> dict:
+def task1_network() -> CnnOptions:
     from training import tasks
 
-    return dict(tasks.resolve("task1", "recommended").model)
+    return tasks.resolve("task1", "recommended").model
 
 
 @keras.saving.register_keras_serializable(package="imgclf")
@@ -35,25 +38,15 @@ class CNNBlock(ak.Block):
 
     def build(self, hp, inputs=None):
         base = task1_network()
-        filters = tuple(base["filters"])
+        filters = base.filters
         width = hp.Choice("width", sorted({filters[0], 48, 64}), default=filters[0])
-        convs = hp.Choice("convs_per_block", sorted({base["convs_per_block"], 1, 3}), default=base["convs_per_block"])
-        dropout = hp.Choice("dropout", sorted({base["head_dropout"], 0.0, 0.5}), default=base["head_dropout"])
+        convs = hp.Choice("convs_per_block", sorted({base.convs_per_block, 1, 3}), default=base.convs_per_block)
+        dropout = hp.Choice("dropout", sorted({base.head_dropout, 0.0, 0.5}), default=base.head_dropout)
         x = tree.flatten(inputs)[0]
         x = layers.Rescaling(1.0 / 255.0)(x)
         widths = tuple(width * f // filters[0] for f in filters)
-        return cnn.features(
-            x,
-            widths,
-            convs_per_block=convs,
-            batch_norm=base["batch_norm"],
-            dropout_after=(),
-            head=base["head"],
-            head_dropout=dropout,
-            batch_norm_momentum=base["batch_norm_momentum"],
-            dense=tuple(base.get("dense", ())),
-            dense_batch_norm=base.get("dense_batch_norm", False),
-        )
+        trial = dataclasses.replace(base, filters=widths, convs_per_block=convs, dropout_after=(), head_dropout=dropout)
+        return cnn.features(x, trial)
 
 
 def auto_model(config, num_classes: int, **common) -> ak.AutoModel:
@@ -69,6 +62,6 @@ def auto_model(config, num_classes: int, **common) -> ak.AutoModel:
     fixed.Fixed("optimizer", "adam")
     fixed.Fixed("learning_rate", 1e-3)
     base = task1_network()
-    first = {"cnn/width": base["filters"][0], "cnn/convs_per_block": base["convs_per_block"], "cnn/dropout": base["head_dropout"]}
+    first = {"cnn/width": base.filters[0], "cnn/convs_per_block": base.convs_per_block, "cnn/dropout": base.head_dropout}
     first.update({"optimizer": "adam", "learning_rate": 1e-3})
     return ak.AutoModel(inputs=image, outputs=head, tuner="greedy", hyperparameters=fixed, initial_hps=[first], **common)

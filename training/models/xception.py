@@ -3,8 +3,8 @@
 Pixels are scaled to [-1, 1] inside the model (Xception's ``preprocess_input``), and the base
 is called with ``training=False`` so its batch norm stays in inference mode even when top
 blocks are unfrozen for fine-tuning (keras-io's transfer-learning recipe). The head is
-declarative: a sequence of layer specs such as ``"average"``, ``"flatten"``, ``"dropout:0.3"``,
-``"dense:512"``, ``"dense:512:relu"``, ``"leaky_relu:0.1"``, ``"batch_norm"``.
+declarative: a sequence of typed layers (`training.models.options`: ``Average()``, ``Flatten()``,
+``Dropout(0.3)``, ``Dense(512, "relu")``, ``LeakyReLU(0.1)``, ``BatchNorm()``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import keras
 from keras import layers
 
 from training.interface.contract import INPUT_NAME, OUTPUT_NAME
+from training.models import options
 from training.models.io import pixel_input
 from training.models.weights import WeightsError
 
@@ -25,28 +26,24 @@ BASE_NAME = "xception"
 MIN_INPUT = 71
 
 
-def head_layers(spec, num_classes: int) -> list[keras.layers.Layer]:
-    """The head's layers, from its spec, ending in the softmax classifier."""
+def head_layers(head: tuple[options.HeadLayer, ...], num_classes: int) -> list[keras.layers.Layer]:
+    """The head's layers, from its typed spec (`training.models.options`), ending in the softmax classifier."""
     made = []
-    for item in spec:
-        kind, *args = str(item).split(":")
-        try:
-            if kind == "flatten":
-                made.append(layers.Flatten())
-            elif kind == "average":
-                made.append(layers.GlobalAveragePooling2D())
-            elif kind == "dropout":
-                made.append(layers.Dropout(float(args[0])))
-            elif kind == "dense":
-                made.append(layers.Dense(int(args[0]), activation=args[1] if len(args) > 1 else None))
-            elif kind == "leaky_relu":
-                made.append(layers.LeakyReLU(negative_slope=float(args[0]) if args else 0.3))
-            elif kind == "batch_norm":
-                made.append(layers.BatchNormalization())
-            else:
-                raise ValueError(f"unknown head layer {kind!r}")
-        except (IndexError, ValueError) as error:
-            raise ValueError(f"bad head layer spec {item!r}: {error}") from error
+    for item in head:
+        if isinstance(item, options.Flatten):
+            made.append(layers.Flatten())
+        elif isinstance(item, options.Average):
+            made.append(layers.GlobalAveragePooling2D())
+        elif isinstance(item, options.Dropout):
+            made.append(layers.Dropout(item.rate))
+        elif isinstance(item, options.Dense):
+            made.append(layers.Dense(item.units, activation=item.activation))
+        elif isinstance(item, options.LeakyReLU):
+            made.append(layers.LeakyReLU(negative_slope=item.slope))
+        elif isinstance(item, options.BatchNorm):
+            made.append(layers.BatchNormalization())
+        else:
+            raise ValueError(f"unknown head layer {item!r}")
     made.append(layers.Dense(num_classes, activation="softmax", dtype="float32", name=OUTPUT_NAME))
     return made
 
@@ -79,14 +76,14 @@ def base_model(input_size, weights: str | None) -> keras.Model:
         raise WeightsError(f"cannot load Xception weights from {path}: {error}") from error
 
 
-def build(config, num_classes: int, weights: str | None, head=("average",)) -> keras.Model:
+def build(config, num_classes: int, weights: str | None) -> keras.Model:
     """The full model: pixels -> scale to [-1, 1] -> frozen Xception -> head -> probabilities."""
     base = base_model(config.input_size, weights)
     base.trainable = False
     inputs = pixel_input(config)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="xception_preprocess")(inputs)
     x = base(x, training=False)
-    for layer in head_layers(head, num_classes):
+    for layer in head_layers(config.model.head, num_classes):
         x = layer(x)
     return keras.Model(inputs, x, name=f"{config.name}_xception")
 
