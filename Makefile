@@ -44,10 +44,13 @@ demo: venv
 	@echo ""
 	IMGCLF_MODELS=digits-cnn $(BIN)/bentoml serve serving.service:Classifier --port 3000
 
-# The examples `make demo` prints (curl, grpcurl, the CLI, the SDK, the page); tests/serving/test_examples.py runs each line against a server.
+# The examples `make demo` prints (imgclf's API, TF Serving's and v2 over curl, grpcurl, the CLI, the SDK, the page); the README's tour
+# shows the same lines, and tests/serving/test_examples.py runs each against a server.
 examples:
 	@echo "  curl -F image=@runs/digit.png http://localhost:3000/classify"
 	@echo "  curl http://localhost:3000/models"
+	@echo "  curl -d '{\"signature_name\": \"classify\", \"instances\": [{\"b64\": \"'\$$(base64 -w0 runs/digit.png)'\"}]}' http://localhost:3000/v1/models/digits-cnn:predict"
+	@echo "  curl -d '{\"inputs\": [{\"name\": \"images\", \"datatype\": \"BYTES\", \"shape\": [1], \"data\": [\"'\$$(base64 -w0 runs/digit.png)'\"]}], \"outputs\": [{\"name\": \"probabilities\", \"parameters\": {\"classification\": 3}}]}' http://localhost:3000/v2/models/digits-cnn/infer"
 	@echo "  $(BIN)/grpcurl -plaintext -d '{\"images\": [\"'\$$(base64 -w0 runs/digit.png)'\"]}' localhost:50051 imgclf.v1.ClassifierService/Classify"
 	@echo "  $(BIN)/imgclf classify runs/digit.png --url http://localhost:3000"
 	@echo "  $(BIN)/imgclf classify runs/digit.png --grpc localhost:50051 --json"

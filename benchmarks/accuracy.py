@@ -75,7 +75,7 @@ def main() -> int:
     parser.add_argument("--preset", default="recommended")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "accuracy")
     parser.add_argument("--json", type=Path, help="where to write the table (default: RUNS/results.json)")
-    parser.add_argument("--figures", type=Path, help="copy each run's curves.png here as TASK-BUDGET.png (for the README)")
+    parser.add_argument("--figures", type=Path, help="copy each run's curves.png here as TASK-BUDGET.png (for docs/results.md)")
     args = parser.parse_args()
     if not args.data_dir:
         parser.error("--data-dir (or $IMGCLF_DATA_DIR) is needed")

@@ -1,5 +1,5 @@
 """Generates the Python modules of every .proto under protos/ (grpcio-tools), beside the .proto
-and into the client SDK (clients/python/imgclf_client/_proto), which installs on its own; and the
+and into the client SDK (clients/python/imgclf_client/_proto, whose __init__ says why); and the
 descriptor set of the wire-compatible protos (TensorFlow Serving's and the Open Inference
 Protocol's, ``descriptors.binpb``) that the server loads into a private pool, so that no worker
 runs protoc.

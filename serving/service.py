@@ -30,7 +30,7 @@ logging.getLogger("imgclf").setLevel(logging.INFO)
 
 
 def _framework_config(settings: Settings) -> dict:
-    """BentoML's per-request extras, off unless asked for: each one costs throughput (see README);
+    """BentoML's per-request extras, off unless asked for: each one costs throughput (docs/serving.md);
     TLS for HTTP when a certificate is configured."""
     config: dict = {}
     if settings.tls:

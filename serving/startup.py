@@ -1,5 +1,5 @@
 """How long a worker takes from its process start to ready, phase by phase: one log line per worker
-(``worker ready in … s: …``), which the cold-start figures in the README come from."""
+(``worker ready in … s: …``), which the cold-start figures in docs/deploying.md come from."""
 
 from __future__ import annotations
 

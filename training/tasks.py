@@ -206,7 +206,7 @@ _register(
     seed={},
     # Three blocks of two 3x3 convolutions with batch norm, then flatten (4x4x128) into one dense
     # layer of 1024 with batch norm: at 30 minutes on the 250-per-class set it beat the global
-    # average pooling head it replaced (README, Results).
+    # average pooling head it replaced (docs/results.md).
     recommended=dict(
         model=dict(
             filters=(32, 64, 128),
@@ -275,7 +275,7 @@ _register(
         # At 32x32 a stride-1 3x3 stem at half the widths keeps 4x the resolution for the same
         # compute as a stride-2 5x5 one; batch norm in the dense layers and dropout 0.25 let the
         # dense head learn in a short run (10-minute runs on the 250-per-class set: 11.1% top-1
-        # before, 25.7% after; see the README's Results).
+        # before, 25.7% after; see docs/results.md).
         model=dict(
             first_stride=1,
             first_kernel=3,

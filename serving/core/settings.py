@@ -1,6 +1,6 @@
 """Every limit and option of the service, in one place, read once from the environment.
 
-This table is the one list of them; the README's copy is checked against it (tests/unit/test_serving_settings.py).
+This table is the one list of them; docs/settings.md's copy is checked against it (tests/unit/test_serving_settings.py).
 
 | variable | default | meaning |
 |---|---|---|
@@ -39,7 +39,7 @@ import os
 
 
 def table() -> str:
-    """The settings table of this docstring (what the README's "Limits and options" holds)."""
+    """The settings table of this docstring (what docs/settings.md holds)."""
     return "\n".join(line for line in __doc__.splitlines() if line.startswith("|"))
 
 

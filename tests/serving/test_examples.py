@@ -1,4 +1,5 @@
-"""The lines that `make demo` prints (curl, grpcurl, the CLI, the SDK, the page) work, run
+"""The lines that `make demo` prints (curl for imgclf's API, TF Serving's and the Open Inference
+Protocol, grpcurl, the CLI, the SDK, the page), which the README's tour shows too, work, run
 verbatim against a real server (only host:port and the venv path changed). grpcurl is the real
 one (1.8.6, installed into the venv by the `test` extra): it reads the message types from the
 server's reflection service."""
@@ -52,7 +53,7 @@ def test_the_demo_examples_answer_like_the_model(server, tmp_path):
 
     lines = printed_examples()
     commands = [line for line in lines if not line.startswith("#")]
-    assert [line.split()[0].rsplit("/", 1)[-1] for line in commands] == ["curl", "curl", "grpcurl", "imgclf", "imgclf", "imgclf", "python"]
+    assert [line.split()[0].rsplit("/", 1)[-1] for line in commands] == ["curl"] * 4 + ["grpcurl", "imgclf", "imgclf", "imgclf", "python"]
     answers = [run_example(line, server, tmp_path) for line in commands]
     for line, answer in zip(commands, answers):
         assert answer.returncode == 0, f"{line}\n{answer.stderr}"
@@ -61,6 +62,11 @@ def test_the_demo_examples_answer_like_the_model(server, tmp_path):
     assert classified["model"] == "digits-cnn"
     assert_same(pairs(classified["predictions"]), expected)
     assert "digits-cnn" in [model["name"] for model in json.loads(answers[1].stdout)["models"]]
+    tf_serving = json.loads(answers[2].stdout)["predictions"][0]  # TF Serving's REST API, the classify signature.
+    assert tf_serving["label"][0] == best_label and tf_serving["score"][0] == pytest.approx(best_score, abs=1e-4)
+    v2 = json.loads(answers[3].stdout)["outputs"][0]  # The Open Inference Protocol, its classification extension.
+    assert v2["datatype"] == "BYTES" and v2["shape"] == [1, 3] and v2["data"][0].split(":")[2] == best_label
+    answers = answers[:2] + answers[4:]
     over_grpc = json.loads(answers[2].stdout)
     assert over_grpc["model_spec"]["name"] == "digits-cnn"  # grpcurl prints the proto field names.
     assert_same([[(c["label"], c["score"]) for c in image["classes"]] for image in over_grpc["results"]], expected)
@@ -73,3 +79,13 @@ def test_the_demo_examples_answer_like_the_model(server, tmp_path):
     url = re.search(r"http://\S+", page_line)[0].replace("http://localhost:3000", server.http)
     page = httpx.get(url, timeout=10)
     assert page.status_code == 200 and "<title>imgclf" in page.text
+
+
+def test_the_readmes_tour_shows_the_lines_that_run():
+    """The README's tour is the block `make examples` prints (which the test above runs)."""
+    readme = (ROOT / "README.md").read_text()
+    tour = readme[readme.index("## A tour") :]
+    (block,) = re.findall(r"```sh\n# (?:call it|every interface).*?\n(.*?)```", tour, flags=re.S)[:1]
+    shown = [line.split("  #")[0].strip() for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    printed = [line for line in printed_examples() if not line.startswith("#")]
+    assert shown == printed

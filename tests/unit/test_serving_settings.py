@@ -123,15 +123,15 @@ def test_the_settings_table_lists_every_variable_with_its_default():
             assert float(default) == float(value), (name, default, value)
 
 
-def test_the_readme_holds_the_settings_table_of_settings_py():
+def test_the_settings_page_holds_the_settings_table_of_settings_py():
     from serving.core.settings import table
     from tests.conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "settings.md").read_text()
     start, end = "<!-- settings table: serving.core.settings.table() -->\n", "\n<!-- end of settings table -->"
-    assert start in readme and end in readme, "the README lost its settings-table markers"
-    copy = readme.split(start, 1)[1].split(end, 1)[0]
-    assert copy == table(), "README's settings table differs from serving/core/settings.py: paste serving.core.settings.table() between the markers"
+    assert start in page and end in page, "docs/settings.md lost its settings-table markers"
+    copy = page.split(start, 1)[1].split(end, 1)[0]
+    assert copy == table(), "docs/settings.md's table differs from serving/core/settings.py: paste serving.core.settings.table() between the markers"
 
 
 def test_tls_files_that_cannot_serve_are_named(monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""The README's "Protocols" section runs as written against a live server, one example per protocol:
+"""The Serving page's "Protocols" section runs as written against a live server, one example per protocol:
 curl and the real grpcurl (through reflection) for imgclf's API, TensorFlow Serving's and the
 Open Inference Protocol v2, the tritonclient block in its clean venv, and the SDK block. Only the
 addresses and the grpcurl path are filled in; each answer must name the reference's top classes."""
@@ -24,9 +24,9 @@ MODEL = "tinyimagenet-cnn"
 
 
 def section() -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index("### Protocols")
-    return text[start : text.index("\n### ", start + 1)]
+    text = (ROOT / "docs" / "serving.md").read_text()
+    start = text.index("## Protocols")
+    return text[start : text.index("\n## ", start + 1)]
 
 
 def shell_lines() -> list[str]:
