@@ -19,7 +19,7 @@ from training.initial_model import copy_model, initial_model
 from training.run_context import RunContext
 from training.run_recorder import FitResult, RunProgress, RunRecorder
 from training.schedule import LearningRateSchedule
-from training.tasks import TaskConfig, with_overrides
+from training.task_config import TaskConfig, with_overrides
 
 log = logging.getLogger("training")
 

@@ -11,7 +11,7 @@ from training import preflight
 from training.data import ImageDataset
 from training.models import build_model, xception
 from training.run_dir import read_json
-from training.tasks import TaskConfig
+from training.task_config import TaskConfig
 
 log = logging.getLogger("training")
 

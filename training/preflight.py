@@ -9,7 +9,7 @@ from pathlib import Path
 from training.data import check_layout
 from training.models.weights import WeightsError
 from training.run_dir import RunDirectory, read_json
-from training.tasks import TaskConfig
+from training.task_config import TaskConfig
 
 
 def weights_file_error(path: Path) -> WeightsError:

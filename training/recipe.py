@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 
 from training import schedule
-from training.tasks import TaskConfig
+from training.task_config import TaskConfig
 
 
 def make_optimizer(config: TaskConfig) -> keras.optimizers.Optimizer:

@@ -11,7 +11,7 @@ from training.budget import describe
 from training.data import ImageDataset
 from training.run_context import RunContext
 from training.run_recorder import FitResult
-from training.tasks import TaskConfig
+from training.task_config import TaskConfig
 
 log = logging.getLogger("training")
 

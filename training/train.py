@@ -27,7 +27,7 @@ from training.run_context import RunContext, RunOptions
 from training.run_dir import RunDirectory, save_model_atomic, write_json
 from training.run_recorder import FitResult
 from training.search import search_and_fit
-from training.tasks import TaskConfig
+from training.task_config import TaskConfig
 
 log = logging.getLogger("training")
 

@@ -43,17 +43,25 @@ def table() -> str:
     return "\n".join(line for line in __doc__.splitlines() if line.startswith("|"))
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
+def _number(name: str, default, minimum, kind=int):
+    """The number in variable ``name`` (``default`` when unset or empty): an int, or with
+    ``kind=float`` a finite float; at least ``minimum``. A bad value is refused by name."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+    if kind is float and not (value >= minimum and value != float("inf")):
+        raise ValueError(f"{name} must be a finite number of at least {minimum}, got {raw}")
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    return _number(name, default, minimum, int)
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -66,16 +74,7 @@ def _flag(name: str, default: bool) -> bool:
 
 
 def _float(name: str, default: float, minimum: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if not value >= minimum or value == float("inf"):
-        raise ValueError(f"{name} must be a finite number of at least {minimum}, got {raw}")
-    return value
+    return _number(name, default, minimum, float)
 
 
 def _tokens() -> tuple[str, ...]:

@@ -1,8 +1,9 @@
-"""What every gRPC service here shares: ending a call with a `ServingError`, and parsing request
-bytes ourselves so that a malformed message gets INVALID_ARGUMENT."""
+"""What every gRPC service here shares: answering a call or ending it with a `ServingError`, and
+parsing request bytes ourselves so that a malformed message gets INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
+from serving.core import metrics
 from serving.core.errors import InvalidInput, Overloaded, ServingError
 
 
@@ -10,6 +11,16 @@ async def abort(context, error: ServingError) -> None:
     """Ends the call with the error's code and message; an overload also says when to retry."""
     trailing = (("retry-after", str(error.retry_after)),) if isinstance(error, Overloaded) else ()
     await context.abort(error.grpc_code, error.message, trailing_metadata=trailing)
+
+
+async def answer(work, context, model: str | None, protocol: str):
+    """What ``work`` (a coroutine) returns; a `ServingError` is counted under ``protocol`` and
+    ``model`` and ends the call with its code and message."""
+    try:
+        return await work
+    except ServingError as error:
+        metrics.record_error(model, protocol, error)
+        await abort(context, error)
 
 
 def parsing(handler, message_class, streaming: bool = False):

@@ -12,9 +12,10 @@ from serving.core import inference, metrics
 from serving.core.errors import InvalidInput, ServingError
 from serving.core.repository import ServedModel
 from serving.core.state import ServiceState
-from serving.grpc.common import abort, parsing, serialize
+from serving.grpc.common import abort, answer, parsing, serialize
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ClassifierService"].full_name
+PROTOCOL = "grpc"  # The protocol label of its metrics.
 
 
 def _array(message: pb.PixelArray, index: int) -> np.ndarray:
@@ -69,8 +70,8 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
             raise InvalidInput("set either images or arrays, not both")
         if request.arrays:
             arrays = [_array(message, i) for i, message in enumerate(request.arrays)]
-            return await self.state.predict_arrays(model, arrays, "grpc")
-        return await self.state.predict_images(model, list(request.images), "grpc")
+            return await self.state.predict_arrays(model, arrays, PROTOCOL)
+        return await self.state.predict_images(model, list(request.images), PROTOCOL)
 
     async def _classify(self, request: pb.ClassifyRequest) -> pb.ClassifyResponse:
         model = self._model(request.model_spec)
@@ -83,18 +84,14 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
         )
 
     async def Classify(self, request, context):
-        try:
-            return await self._classify(request)
-        except ServingError as error:
-            metrics.record_error(request.model_spec.name, "grpc", error)
-            await abort(context, error)
+        return await answer(self._classify(request), context, request.model_spec.name, PROTOCOL)
 
     async def ClassifyStream(self, request_iterator, context):
         async for request in request_iterator:
             try:
                 yield await self._classify(request)
             except ServingError as error:
-                metrics.record_error(request.model_spec.name, "grpc", error)
+                metrics.record_error(request.model_spec.name, PROTOCOL, error)
                 yield pb.ClassifyResponse(request_id=request.request_id, error=error.message)
 
     async def _predict(self, request: pb.PredictRequest) -> pb.PredictResponse:
@@ -108,11 +105,7 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
         )
 
     async def Predict(self, request, context):
-        try:
-            return await self._predict(request)
-        except ServingError as error:
-            metrics.record_error(request.model_spec.name, "grpc", error)
-            await abort(context, error)
+        return await answer(self._predict(request), context, request.model_spec.name, PROTOCOL)
 
     async def ListModels(self, request, context):
         repository = self.state.repository

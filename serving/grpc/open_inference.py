@@ -14,10 +14,9 @@ from __future__ import annotations
 import grpc
 from google.protobuf import json_format
 
-from serving.core import metrics
 from serving.core.errors import InvalidInput, ServingError
 from serving.core.state import ServiceState
-from serving.grpc.common import abort, parsing, serialize
+from serving.grpc.common import abort, answer, parsing, serialize
 from serving.grpc.proto_pool import message
 from serving.protocols import open_inference
 from serving.protocols.open_inference import InputTensor, RequestedOutput, check_classification, check_datatype, check_shape
@@ -103,11 +102,7 @@ class InferenceService:
         return json_format.ParseDict(metadata, message("inference.ModelMetadataResponse")())
 
     async def ModelInfer(self, request, context):
-        try:
-            return await self._infer(request)
-        except ServingError as error:
-            metrics.record_error(request.model_name, PROTOCOL, error)
-            await abort(context, error)
+        return await answer(self._infer(request), context, request.model_name, PROTOCOL)
 
     async def _infer(self, request):
         model = self._model(request.model_name, request.model_version)

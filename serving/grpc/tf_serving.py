@@ -20,10 +20,9 @@ from __future__ import annotations
 import grpc
 import numpy as np
 
-from serving.core import metrics
 from serving.core.errors import InvalidInput, ServingError
 from serving.core.state import ServiceState
-from serving.grpc.common import abort, parsing, serialize
+from serving.grpc.common import abort, answer, parsing, serialize
 from serving.grpc.proto_pool import message
 from training.interface.contract import CLASSIFY_OUTPUTS, CLASSIFY_SIGNATURE, SERVING_SIGNATURE, SIGNATURES, classify_k
 
@@ -70,11 +69,7 @@ class PredictionService:
         return self.state.repository.get(spec.name or None, version)
 
     async def Predict(self, request, context):
-        try:
-            return await self._predict(request)
-        except ServingError as error:
-            metrics.record_error(request.model_spec.name, "tf-serving-grpc", error)
-            await abort(context, error)
+        return await answer(self._predict(request), context, request.model_spec.name, "tf-serving-grpc")
 
     async def _predict(self, request):
         model = self._model(request.model_spec)

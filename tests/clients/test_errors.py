@@ -20,6 +20,7 @@ def test_all_is_the_public_surface_and_shadows_no_builtin():
         "results",
         "retry",
         "inputs",
+        "lifecycle",
     }
     assert set(imgclf_client.__all__) == public
     assert not set(imgclf_client.__all__) & set(dir(builtins))

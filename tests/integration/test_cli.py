@@ -83,19 +83,12 @@ def test_fine_tuning_without_its_start_names_the_option(tmp_path, real_data_dir)
     assert "--init-run" in result.stderr
 
 
+def _train_task5(weights: str, data_dir, run_dir, env: dict | None = None):
+    return run_cli("train", "task5", "--preset", "smoke", "--data-dir", str(data_dir), "--weights", weights, "--run-dir", str(run_dir), env=env)
+
+
 def test_missing_weights_file_names_both_options(tmp_path, real_data_dir):
-    result = run_cli(
-        "train",
-        "task5",
-        "--preset",
-        "smoke",
-        "--data-dir",
-        str(real_data_dir),
-        "--weights",
-        str(tmp_path / "xception.h5"),
-        "--run-dir",
-        str(tmp_path / "run"),
-    )
+    result = _train_task5(str(tmp_path / "xception.h5"), real_data_dir, tmp_path / "run")
     assert result.returncode == 2
     assert "weights file not found" in result.stderr and "--weights imagenet" in result.stderr and "--weights PATH" in result.stderr
 
@@ -162,19 +155,7 @@ def test_own_image_folder_with_a_corrupt_jpeg_trains_and_counts_it(tmp_path):
 def test_imagenet_weights_unreachable_names_both_options(tmp_path, real_data_dir):
     # No network here, and a proxy on a closed loopback port makes sure of it anywhere.
     offline = {"KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
-    result = run_cli(
-        "train",
-        "task5",
-        "--preset",
-        "smoke",
-        "--data-dir",
-        str(real_data_dir),
-        "--weights",
-        "imagenet",
-        "--run-dir",
-        str(tmp_path / "run"),
-        env=offline,
-    )
+    result = _train_task5("imagenet", real_data_dir, tmp_path / "run", env=offline)
     assert result.returncode == 2
     assert "could not get Xception's ImageNet weights" in result.stderr
     assert "connect to the internet" in result.stderr and "--weights PATH" in result.stderr

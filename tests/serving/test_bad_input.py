@@ -64,11 +64,14 @@ def assert_still_serving(server) -> None:
         assert len(stub.Classify(pb.ClassifyRequest(images=[GOOD]), timeout=30).results) == 1
 
 
+def assert_refused_over_http(url: str, payload: dict, status: int, message: str) -> None:
+    response = httpx.post(url, json=payload, timeout=30)
+    assert response.status_code == status and message in response.json()["error"], response.text
+
+
 @pytest.mark.parametrize("case,data,status,code,message", IMAGE_CASES, ids=[c[0] for c in IMAGE_CASES])
 def test_bad_images_over_http_and_grpc(case, data, status, code, message, server):
-    response = httpx.post(f"{server.http}/classify", json={"images": [b64(data)]}, timeout=30)
-    assert response.status_code == status, response.text
-    assert message in response.json()["error"]
+    assert_refused_over_http(f"{server.http}/classify", {"images": [b64(data)]}, status, message)
     with grpc.insecure_channel(server.grpc) as channel:
         with pytest.raises(grpc.RpcError) as error:
             pb_grpc.ClassifierServiceStub(channel).Classify(pb.ClassifyRequest(images=[data]), timeout=30)
@@ -209,9 +212,7 @@ def v2_images(*blobs: bytes) -> dict:
 
 @pytest.mark.parametrize("case,data,status,code,message", IMAGE_CASES, ids=[c[0] for c in IMAGE_CASES])
 def test_bad_images_over_v2_http_and_grpc(case, data, status, code, message, server):
-    response = httpx.post(f"{server.http}/v2/models/tinyimagenet-cnn/infer", json={"inputs": [v2_images(data)]}, timeout=30)
-    assert response.status_code == status, response.text
-    assert message in response.json()["error"]
+    assert_refused_over_http(f"{server.http}/v2/models/tinyimagenet-cnn/infer", {"inputs": [v2_images(data)]}, status, message)
     with pytest.raises(grpc.RpcError) as error:
         v2_infer_grpc(
             server, inputs=[{"name": "images", "datatype": "BYTES", "shape": [1]}], raw_input_contents=[struct.pack("<I", len(data)) + data]

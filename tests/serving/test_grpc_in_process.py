@@ -29,6 +29,9 @@ async def rpc_error(call) -> grpc.aio.AioRpcError:
     return caught.value
 
 
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_classify_images_and_arrays(make_state):
     async def body(channel):
         stub = pb_grpc.ClassifierServiceStub(channel)
@@ -171,12 +174,7 @@ def test_tf_serving_predict_both_signatures_and_metadata(make_state):
     assert list(rows.argmax(axis=1)) == [2, 0] and probabilities.model_spec.signature_name == "serving_default"
     assert [v.decode() for v in classified.outputs["label"].string_val] == ["green", "red", "blue"]
     assert set(classified.outputs) == {"class_index", "label", "name", "score"}
-    assert [e.code() for e in errors] == [
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.INVALID_ARGUMENT,
-    ]
+    assert [e.code() for e in errors] == [INVALID, INVALID, grpc.StatusCode.NOT_FOUND, INVALID]
     assert "signature 'nope' not found" in errors[0].details() and "version labels are not supported" in errors[3].details()
     signature_map = message("tensorflow.serving.SignatureDefMap").FromString(metadata.metadata["signature_def"].value)
     recorded = state.repository.get("tiny").card["signature_defs"]
@@ -244,12 +242,7 @@ def test_predict_returns_every_probability_in_output_order(make_state):
     for row, result in zip(rows, classified.results):
         assert [round(row[c.class_index], 6) for c in result.classes] == [round(c.score, 6) for c in result.classes]
     assert np.argmax(arrays.probabilities[0].values) == 1
-    assert [e.code() for e in errors] == [
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.INVALID_ARGUMENT,
-    ]
+    assert [e.code() for e in errors] == [INVALID, INVALID, grpc.StatusCode.NOT_FOUND, INVALID]
     assert "holds no images" in errors[0].details() and "either images or arrays" in errors[1].details()
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import keras
 
-    from training.tasks import TaskConfig
+    from training.task_config import TaskConfig
 
 
 def build_model(config: TaskConfig, num_classes: int, weights: str | None = None) -> keras.Model:

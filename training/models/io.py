@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 
 from training.interface.contract import INPUT_NAME, OUTPUT_NAME
-from training.tasks import TaskConfig
+from training.task_config import TaskConfig
 
 
 def pixel_input(config: TaskConfig) -> keras.KerasTensor:

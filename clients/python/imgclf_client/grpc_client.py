@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from imgclf_client import errors, inputs
 from imgclf_client._proto.imgclf.v1 import classifier_pb2 as pb
 from imgclf_client._proto.imgclf.v1 import classifier_pb2_grpc as pb_grpc
+from imgclf_client.lifecycle import AsyncClosing, Closing
 from imgclf_client.results import Classification, ClassifyResult, Health, ModelInfo, PredictResult
 from imgclf_client.retry import RetryPolicy, policy
 
@@ -112,12 +113,10 @@ def model_info(meta: pb.ModelMetadata, default: str | None = None) -> ModelInfo:
     )
 
 
-class GrpcClient:
-    """Calls the service over gRPC.
+class _Connection:
+    """The channel settings both gRPC clients take; ``_grpc`` makes the channel (grpc or grpc.aio)."""
 
-    >>> with GrpcClient("localhost:50051") as client:                # doctest: +SKIP
-    ...     result = client.classify("cat.jpg")
-    """
+    _grpc = grpc
 
     def __init__(
         self,
@@ -133,9 +132,20 @@ class GrpcClient:
         self.target, self.timeout, self.retry = target, timeout, policy(retries)
         self._metadata = _metadata(metadata, token)
         credentials = _credentials(tls, ca_file)
-        self._channel = grpc.secure_channel(target, credentials, MESSAGE_LIMITS) if credentials else grpc.insecure_channel(target, MESSAGE_LIMITS)
+        channels = self._grpc
+        self._channel = (
+            channels.secure_channel(target, credentials, MESSAGE_LIMITS) if credentials else channels.insecure_channel(target, MESSAGE_LIMITS)
+        )
         self._stub = pb_grpc.ClassifierServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
+
+
+class GrpcClient(_Connection, Closing):
+    """Calls the service over gRPC.
+
+    >>> with GrpcClient("localhost:50051") as client:                # doctest: +SKIP
+    ...     result = client.classify("cat.jpg")
+    """
 
     def _call(self, method, request):
         def once():
@@ -176,35 +186,11 @@ class GrpcClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> GrpcClient:
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class AsyncGrpcClient:
+class AsyncGrpcClient(_Connection, AsyncClosing):
     """`GrpcClient` for asyncio (grpc.aio): the same methods, awaited."""
 
-    def __init__(
-        self,
-        target: str = DEFAULT_TARGET,
-        *,
-        timeout: float = 30.0,
-        retries: int | RetryPolicy = 3,
-        metadata: dict | None = None,
-        token: str | None = None,
-        tls: bool = False,
-        ca_file: str | None = None,
-    ):
-        self.target, self.timeout, self.retry = target, timeout, policy(retries)
-        self._metadata = _metadata(metadata, token)
-        credentials = _credentials(tls, ca_file)
-        self._channel = (
-            grpc.aio.secure_channel(target, credentials, MESSAGE_LIMITS) if credentials else grpc.aio.insecure_channel(target, MESSAGE_LIMITS)
-        )
-        self._stub = pb_grpc.ClassifierServiceStub(self._channel)
-        self._health = health_pb2_grpc.HealthStub(self._channel)
+    _grpc = grpc.aio
 
     async def _call(self, method, request):
         async def once():
@@ -245,9 +231,3 @@ class AsyncGrpcClient:
 
     async def close(self) -> None:
         await self._channel.close()
-
-    async def __aenter__(self) -> AsyncGrpcClient:
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.close()

@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 
 from imgclf_client import errors, inputs
+from imgclf_client.lifecycle import AsyncClosing, Closing
 from imgclf_client.results import Classification, ClassifyResult, Health, ModelInfo, PredictResult
 from imgclf_client.retry import RetryPolicy, policy
 
@@ -88,12 +89,10 @@ def model_info(entry: dict, default: str | None = None) -> ModelInfo:
     )
 
 
-class HttpClient:
-    """Calls the service over HTTP.
+class _Connection:
+    """The connection settings both HTTP clients take; ``_transport`` is httpx's client class."""
 
-    >>> with HttpClient("http://localhost:3000") as client:          # doctest: +SKIP
-    ...     result = client.classify("cat.jpg", top_k=3)
-    """
+    _transport: type = httpx.Client
 
     def __init__(
         self,
@@ -107,7 +106,15 @@ class HttpClient:
         verify: bool = True,
     ):
         self.url, self.retry = url, policy(retries)
-        self._http = httpx.Client(**_options(url, timeout, headers, token, ca_file, verify))
+        self._http = self._transport(**_options(url, timeout, headers, token, ca_file, verify))
+
+
+class HttpClient(_Connection, Closing):
+    """Calls the service over HTTP.
+
+    >>> with HttpClient("http://localhost:3000") as client:          # doctest: +SKIP
+    ...     result = client.classify("cat.jpg", top_k=3)
+    """
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
         def once():
@@ -144,33 +151,15 @@ class HttpClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> HttpClient:
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class AsyncHttpClient:
+class AsyncHttpClient(_Connection, AsyncClosing):
     """`HttpClient` for asyncio: the same methods, awaited.
 
     >>> async with AsyncHttpClient("http://localhost:3000") as client:   # doctest: +SKIP
     ...     result = await client.classify(["a.jpg", "b.png"])
     """
 
-    def __init__(
-        self,
-        url: str = DEFAULT_URL,
-        *,
-        timeout: float = 30.0,
-        retries: int | RetryPolicy = 3,
-        headers: dict | None = None,
-        token: str | None = None,
-        ca_file: str | None = None,
-        verify: bool = True,
-    ):
-        self.url, self.retry = url, policy(retries)
-        self._http = httpx.AsyncClient(**_options(url, timeout, headers, token, ca_file, verify))
+    _transport = httpx.AsyncClient
 
     async def _call(self, method: str, path: str, **kwargs) -> dict:
         async def once():
@@ -206,9 +195,3 @@ class AsyncHttpClient:
 
     async def close(self) -> None:
         await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncHttpClient:
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.close()
