@@ -72,11 +72,12 @@ def fit(config: TaskConfig, dataset: ImageDataset, context: RunContext, model: k
     recorder, progress, callbacks = _callbacks(config, dataset, context, plan)
     _fit_to_the_schedules_end(trained, train_data, validation_data if len(dataset.validation) else None, callbacks, recorder, progress, options)
     if plan is not None or options.budget is not None:
+        saved = plan.to_json() if plan else {}  # As plan.json holds it.
         extra.update(
             {
-                "time_budget_s": plan.time_budget_s if plan else None,
+                "time_budget_s": saved.get("time_budget_s"),
                 "epochs_planned": progress.epochs,
-                "probe_images_per_second": plan.images_per_second if plan else None,
+                "probe_images_per_second": saved.get("images_per_second"),
                 "stopped_by_budget": progress.stopped_early,
             }
         )
