@@ -85,9 +85,10 @@ bench: venv load-tools
 soak: venv load-tools
 	$(BIN)/python benchmarks/soak.py --model tinyimagenet-cnn
 
-# 10 minutes of mutated images through the decode path.
+# Coverage-guided fuzzing (atheris) of every decoder the server runs on untrusted bytes: six harnesses,
+# 100 s each (10 minutes), each from its committed corpus (tests/fuzz/); findings land in build/fuzz/.
 fuzz: venv
-	$(BIN)/python benchmarks/fuzz_decode.py --minutes 10
+	$(BIN)/python -m tests.fuzz.run --seconds 100
 
 clean:
 	rm -rf $(VENV) .venv-tritonclient runs .pytest_cache

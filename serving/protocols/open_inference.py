@@ -77,7 +77,7 @@ class OutputTensor:
 
 
 def check_datatype(datatype, where: str) -> str:
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise InvalidInput(f"{where}: datatype {datatype!r} is not one of the protocol's: {', '.join(DATATYPES)}")
     return datatype
 

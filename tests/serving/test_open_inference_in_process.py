@@ -153,6 +153,8 @@ HTTP_BAD = [
     ({"json": {"inputs": [{**images_input(RED), "datatype": "FP32"}]}}, 400, "input 'images' must be BYTES"),
     ({"json": {"inputs": [{"name": "pixels", "datatype": "INT8", "shape": [1, 2, 2, 3], "data": [0] * 12}]}}, 400, "must be UINT8 or FP32"),
     ({"json": {"inputs": [{"name": "pixels", "datatype": "FP99", "shape": [1], "data": [0]}]}}, 400, "datatype 'FP99' is not one of"),
+    # Found by the v2_json fuzz harness (tests/fuzz/corpus/v2_json/finding-datatype-list-typeerror): a 500.
+    ({"json": {"inputs": [{**images_input(RED), "datatype": ["BYTES"]}]}}, 400, "datatype ['BYTES'] is not one of"),
     ({"json": {"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 8, 8, 3], "data": [0] * 10}]}}, 400, "10 values do not fill shape"),
     ({"json": {"inputs": [{**images_input(RED), "name": "photo"}]}}, 400, "unknown input 'photo'"),
     ({"json": {"inputs": [images_input(RED)], "outputs": [{"name": "logits"}]}}, 400, "unknown output 'logits'"),

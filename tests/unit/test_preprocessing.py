@@ -127,6 +127,22 @@ def test_decode_refuses_garbage(data, message):
         preprocessing.decode_image(data)
 
 
+def test_a_tiff_whose_strip_offsets_are_bytes_is_refused_as_a_bad_image():
+    # Found by the image fuzz harness (tests/fuzz/corpus/image/finding-tiff-offsets-typeerror):
+    # Pillow's TIFF loader raised TypeError, which reached the client as a 500.
+    data = (ROOT / "tests" / "fuzz" / "corpus" / "image" / "finding-tiff-offsets-typeerror").read_bytes()
+    with pytest.raises(preprocessing.InvalidImageError, match="cannot decode image"):
+        preprocessing.decode_image(data)
+
+
+@pytest.mark.parametrize("fmt", ["ICO", "PCX", "TGA", "PPM"])
+def test_formats_outside_the_decoders_list_are_refused_unopened(fmt):
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "red").save(buffer, fmt)
+    with pytest.raises(preprocessing.InvalidImageError, match=r"not in a known image format \(JPEG, PNG, GIF, BMP, WEBP, TIFF\)"):
+        preprocessing.decode_image(buffer.getvalue())
+
+
 def test_decode_refuses_truncated_jpeg():
     data = jpeg_bytes(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
     with pytest.raises(preprocessing.InvalidImageError):

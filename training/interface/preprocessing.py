@@ -122,18 +122,23 @@ def _orientation(image: Image.Image) -> int:
     return image.getexif().get(0x0112, 1)
 
 
+# The formats the decoder opens (what image folders hold; the service documents the first five).
+# Pillow's other plugins (EPS, PSD, ICO, PCX...) are never tried on untrusted bytes.
+FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
+
+
 def decode_rgb(data: bytes, max_pixels: int | None = None) -> Image.Image:
-    """Decodes encoded image bytes (JPEG, PNG, GIF, BMP, WebP...) to an 8-bit RGB Pillow image.
+    """Decodes encoded image bytes (JPEG, PNG, GIF, BMP, WebP or TIFF) to an 8-bit RGB Pillow image.
 
     Grayscale, palette, CMYK, 16-bit and alpha images all become 8-bit RGB; an animated image
     gives its first frame; an EXIF orientation is applied. ``max_pixels`` refuses, from the
     header alone, an image declaring more pixels (`ImageTooLargeError`). Raises
-    `InvalidImageError` naming the problem on anything else.
+    `InvalidImageError` naming the problem on anything else, however the decoder fails.
     """
     if not data:
         raise InvalidImageError("image data is empty")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
             width, height = image.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageTooLargeError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
@@ -145,14 +150,14 @@ def decode_rgb(data: bytes, max_pixels: int | None = None) -> Image.Image:
                 scale = 255.0 / 65535.0 if array.max(initial=0) > 255 else 1.0
                 return Image.fromarray(to_rgb(np.clip(array * scale + 0.5, 0, 255).astype(np.uint8)), "RGB")
             return image if image.mode == "RGB" else image.convert("RGB")
-    except InvalidImageError:
+    except (InvalidImageError, MemoryError):
         raise
     except Image.DecompressionBombError as error:
         raise ImageTooLargeError(f"image is too large to decode: {error}") from None
     except Image.UnidentifiedImageError:
-        raise InvalidImageError("not an image: the bytes are not in a known image format (JPEG, PNG, GIF, BMP, WebP...)") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise InvalidImageError(f"cannot decode image: {error}") from error
+        raise InvalidImageError(f"not an image: the bytes are not in a known image format ({', '.join(FORMATS)})") from None
+    except Exception as error:  # Pillow's decoders fail on corrupt files in many ways (OSError, TypeError, struct.error...).
+        raise InvalidImageError(f"cannot decode image: {error or type(error).__name__}") from error
 
 
 def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
