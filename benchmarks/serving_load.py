@@ -18,6 +18,8 @@ validation image when $IMGCLF_DATA_DIR has the zip):
 Prints requests/s, images/s, p50/p99 latency and errors per concurrency. Needs `wrk` and
 `h2load` (`apt-get install wrk nghttp2-client`; `make bench` installs them) and the model in the
 BentoML store. `--service-env K=V[,K=V]` adds a run of the service with other settings.
+`--int8` adds the model's int8 variant (its card must hold a usable one): the in-process ceiling of
+``model.int8.onnx`` beside ``model.onnx``, and the service run twice, IMGCLF_PREFER_INT8=0 then 1.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def sample_jpeg() -> bytes:
     return buffer.getvalue()
 
 
-def in_process(model: str, jpeg: bytes, seconds: float) -> dict:
+def in_process(model: str, jpeg: bytes, seconds: float, onnx_file: str = "model.onnx") -> dict:
     import bentoml
     import onnxruntime
 
@@ -79,7 +81,7 @@ def in_process(model: str, jpeg: bytes, seconds: float) -> dict:
 
     stored = bentoml.models.get(model)
     size = tuple(stored.info.metadata["input_size"])
-    session = onnxruntime.InferenceSession(os.path.join(stored.path, "model.onnx"), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(os.path.join(stored.path, onnx_file), providers=["CPUExecutionProvider"])
     rates = {}
     for batch in (1, 32):
         images, start = 0, time.perf_counter()
@@ -324,6 +326,10 @@ def main() -> int:
     parser.add_argument("--skip-keras", action="store_true", help="leave out the (slow) Keras baseline")
     parser.add_argument("--compare-batching", action="store_true", help="also run the service with IMGCLF_BATCHING=0")
     parser.add_argument(
+        "--int8", action="store_true", help="the model's int8 variant beside its float model: in-process and the service, IMGCLF_PREFER_INT8=0 and 1"
+    )
+    parser.add_argument("--skip-baselines", action="store_true", help="leave out both BentoML baselines")
+    parser.add_argument(
         "--service-env", action="append", default=[], metavar="K=V[,K=V]", help="also run the service with these environment settings (repeatable)"
     )
     args = parser.parse_args()
@@ -332,25 +338,17 @@ def main() -> int:
         return 2
     jpeg = sample_jpeg()
     rows = []
-    rates = in_process(args.model, jpeg, args.duration / 2)
-    rows.append(
-        (
-            "in-process",
-            "batch 1",
-            "-",
-            {"requests_per_s": rates[1], "images_per_s": rates[1], "p50_ms": 1000 / rates[1], "p99_ms": float("nan"), "errors": 0},
-        )
-    )
-    rows.append(
-        (
-            "in-process",
-            "batch 32",
-            "-",
-            {"requests_per_s": rates[32] / 32, "images_per_s": rates[32], "p50_ms": 32000 / rates[32], "p99_ms": float("nan"), "errors": 0},
-        )
-    )
+    ceilings = [("in-process", "model.onnx")] + ([("in-process int8", "model.int8.onnx")] if args.int8 else [])
+    for label, onnx_file in ceilings:
+        rates = in_process(args.model, jpeg, args.duration / 2, onnx_file)
+        for batch in (1, 32):
+            rate = rates[batch]
+            timing = {"p50_ms": 1000 * batch / rate, "p99_ms": float("nan"), "errors": 0}
+            rows.append((label, f"batch {batch}", "-", {"requests_per_s": rate / batch, "images_per_s": rate, **timing}))
 
-    variants = [("service", {})] + ([("service nobatch", {"IMGCLF_BATCHING": "0"})] if args.compare_batching else [])
+    variants = [("service", {"IMGCLF_PREFER_INT8": "0"} if args.int8 else {})]
+    variants += [("service int8", {"IMGCLF_PREFER_INT8": "1"})] if args.int8 else []
+    variants += [("service nobatch", {"IMGCLF_BATCHING": "0"})] if args.compare_batching else []
     variants += [(f"service {i + 1}", dict(item.split("=", 1) for item in spec.split(",") if item)) for i, spec in enumerate(args.service_env)]
     use_h2load = shutil.which("h2load") is not None
     for label, extra in variants:
@@ -377,6 +375,7 @@ def main() -> int:
         finally:
             service.stop()
     baselines = [("onnx", "onnx_service:OnnxBaseline")] + ([] if args.skip_keras else [("keras", "keras_service:KerasBaseline")])
+    baselines = [] if args.skip_baselines else baselines
     body, content_type = multipart(jpeg)
     for label, target in baselines:
         server = Server(target, {"BASELINE_MODEL": f"{args.model}:latest"}, ROOT / "benchmarks" / "baselines")

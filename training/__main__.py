@@ -4,8 +4,8 @@
     python -m training train TASK --preset seed|recommended|smoke [--data-dir DIR] [--dataset folder] [--epochs N | --time-budget 30m]
                                   [--run-dir DIR] [--strategy default|mirrored|multi-worker]
                                   [--resume] [--weights imagenet|none|PATH] [--init-run DIR]
-                                  [--no-export] [--export-root DIR] [--name NAME] [--no-store] [--int8]
-    python -m training export RUN_DIR [--name NAME] [--export-root DIR] [--no-store] [--int8]
+                                  [--no-export] [--export-root DIR] [--name NAME] [--no-store] [--int8 | --no-int8]
+    python -m training export RUN_DIR [--name NAME] [--export-root DIR] [--no-store] [--int8 | --no-int8]
     python -m training download cifar10|tiny-imagenet --dest DIR
 
 ``--data-dir`` defaults to the IMGCLF_DATA_DIR environment variable, ``--export-root`` to
@@ -70,7 +70,13 @@ def _export_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="model name (default: the task's, e.g. tinyimagenet-cnn)")
     parser.add_argument("--export-root", help="TF Serving model base path (default: $IMGCLF_EXPORT_ROOT or ./exports)")
     parser.add_argument("--no-store", action="store_true", help="do not save the export in the BentoML model store")
-    parser.add_argument("--int8", action="store_true", help="also build an int8 ONNX variant, measured on the validation data")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        default=None,
+        help="build the int8 ONNX variant (default: as the task preset says), chosen by measurement",
+    )
+    parser.add_argument("--no-int8", dest="int8", action="store_false", help="do not build the int8 ONNX variant")
 
 
 def _export(run_dir, args, data_dir=None) -> None:
@@ -90,11 +96,15 @@ def _export(run_dir, args, data_dir=None) -> None:
     )
     if "int8" in result.card:
         int8 = result.card["int8"]
-        print(
-            f"int8: top-1 {int8['int8_top1']:.4f} vs {int8['float_top1']:.4f} float ({int8['accuracy_drop_points']:+.2f} points drop), "
-            f"speed-up {int8['speedup']['batch1']}x at batch 1, {int8['speedup']['batch32']}x at batch 32; "
-            f"{'usable' if int8['usable'] else 'not usable'} by the service"
-        )
+        tried = len(int8["configurations"])
+        if int8["usable"]:
+            print(
+                f"int8: {int8['configuration']}, the fastest of {tried} configurations within {int8['max_accuracy_drop_points']} points: "
+                f"top-1 {int8['int8_top1']:.4f} vs {int8['float_top1']:.4f} float ({int8['accuracy_drop_points']:+.2f} points drop), "
+                f"speed-up {int8['speedup']['batch1']}x at batch 1, {int8['speedup']['batch32']}x at batch 32"
+            )
+        else:
+            print(f"int8: not usable: {int8['reason']}")
 
 
 def _list() -> None:

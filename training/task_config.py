@@ -56,6 +56,8 @@ class TaskConfig:
     trial_epochs: int | None = None
     final_fit: bool = False
     search_share: float = 0.3
+    # The export also builds the int8 ONNX variant (training.export.quantize; --int8 / --no-int8 override).
+    int8: bool = False
     # Caps on data (the smoke preset uses them); None reads everything.
     max_train_images: int | None = None
     max_validation_images: int | None = None

@@ -205,23 +205,35 @@ def test_reexport_adds_a_version_and_keeps_the_old_one(demo_export, tmp_path):
     np.testing.assert_array_equal(answers[0], answers[1])
 
 
-def test_int8_variant_is_measured_on_validation_data_and_recorded(smoke_runs, tmp_path):
+def test_int8_configurations_are_measured_and_the_fastest_usable_one_kept(smoke_runs, tmp_path):
     import onnx
+
+    from training.export.quantize import CONFIGURATIONS, MAX_ACCURACY_DROP_POINTS
 
     result = run_cli("export", str(smoke_runs["demo"]), "--export-root", str(tmp_path), "--no-store", "--int8")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "int8: top-1" in result.stdout
+    assert "int8: " in result.stdout
     version = tmp_path / "digits-cnn" / "1"
     card = json.loads((version / "model_card.json").read_text())
     int8 = card["int8"]
+    tried = int8["configurations"]
+    assert [entry["configuration"] for entry in tried] == [configuration.name for configuration in CONFIGURATIONS]
+    validation_images = json.loads((smoke_runs["demo"] / "metrics.json").read_text())["validation_images"]
+    for entry in tried:
+        assert entry["validation_images"] == validation_images and entry["speedup"]["batch1"] > 0 and entry["speedup"]["batch32"] > 0
+        assert entry["usable"] == (entry["accuracy_drop_points"] <= MAX_ACCURACY_DROP_POINTS)
+    usable = [entry for entry in tried if entry["usable"]]
+    assert int8["usable"] == bool(usable) and (version / "model.int8.onnx").is_file() == bool(usable)
+    if not usable:  # The card says why, and there is no variant to serve.
+        assert "every configuration lost more than" in int8["reason"] and "model.int8.onnx" not in card["artifacts"]
+        return
+    assert int8["configuration"] == max(usable, key=lambda entry: entry["speedup"]["batch1"])["configuration"]
     assert int8["file"] == "model.int8.onnx" and "model.int8.onnx" in card["artifacts"]
-    assert int8["validation_images"] == json.loads((smoke_runs["demo"] / "metrics.json").read_text())["validation_images"]
-    assert int8["usable"] == (int8["accuracy_drop_points"] <= 0.5)
-    assert int8["speedup"]["batch1"] > 0 and int8["speedup"]["batch32"] > 0
     quantized = onnx.load(str(version / "model.int8.onnx"))
     assert any(node.op_type == "QuantizeLinear" for node in quantized.graph.node)
     metadata = {entry.key: entry.value for entry in quantized.metadata_props}
     assert json.loads(metadata["imgclf.labels"]) == json.loads((smoke_runs["demo"] / "labels.json").read_text())["class_ids"]
+    assert metadata["imgclf.quantization"] == int8["method"]
 
 
 class _Altered:

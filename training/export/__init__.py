@@ -47,11 +47,12 @@ def export_run(
     name: str | None = None,
     store: bool = True,
     data_dir: str | None = None,
-    int8: bool = False,
+    int8: bool | None = None,
 ) -> ExportResult:
     """Exports the trained model of ``run_dir``; see the module docstring for what is written.
 
-    ``int8`` adds ``model.int8.onnx``, measured on the run's validation images (see quantize.py).
+    ``int8`` adds ``model.int8.onnx``, the fastest of the configurations that quantize.py tries
+    within its accuracy limit (None: as the run's task config says).
     """
     run_dir = Path(run_dir)
     root = Path(export_root) if export_root else default_export_root()
@@ -59,6 +60,7 @@ def export_run(
         check_name(name)
     run_config, labels, metrics = read_run(run_dir)
     name = name or default_name(run_config)
+    int8 = bool(run_config["task"].get("int8", False)) if int8 is None else int8
     folder = root / name
     try:
         folder.mkdir(parents=True, exist_ok=True)

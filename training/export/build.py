@@ -156,7 +156,11 @@ def build(run_dir: Path, run_config: dict, labels: dict, metrics: dict, name: st
     card["preprocessing"] = preprocessing
     if int8:
         card["int8"] = _quantize(run_config, size, data_dir, scratch)
-        log.info("int8: accuracy drop %.2f points, speed-up %s", card["int8"]["accuracy_drop_points"], card["int8"]["speedup"])
+        chosen = card["int8"]
+        if chosen["usable"]:
+            log.info("int8: %s, accuracy drop %.2f points, speed-up %s", chosen["configuration"], chosen["accuracy_drop_points"], chosen["speedup"])
+        else:
+            log.warning("int8: %s", chosen["reason"])
     return card
 
 
@@ -171,5 +175,4 @@ def _quantize(run_config: dict, size: tuple[int, int], data_dir: str | None, scr
         )
     except Exception as error:
         raise ExportError(f"--int8 calibrates and measures on the run's dataset, which is not at hand ({error}); pass --data-dir") from error
-    quantize.quantize(scratch / "model.onnx", scratch / quantize.INT8_FILE, dataset.train.images)
-    return quantize.measure(scratch / "model.onnx", scratch / quantize.INT8_FILE, dataset.validation.images, dataset.validation.labels)
+    return quantize.build(scratch / "model.onnx", scratch, dataset.train.images, dataset.validation.images, dataset.validation.labels)
