@@ -125,7 +125,7 @@ def _train(args) -> int:
             raise ValueError("--epochs and --time-budget cannot be used together: the budget picks the epochs; give one of them")
         if args.strategy == "multi-worker":
             raise ValueError("--time-budget is not supported with --strategy multi-worker (each worker would plan its own epochs)")
-        time_budget = budget.Budget(budget.parse(args.time_budget), STARTED, export=not args.no_export)
+        seconds = budget.parse(args.time_budget)
     config = tasks.resolve(
         args.task,
         args.preset,
@@ -135,6 +135,9 @@ def _train(args) -> int:
         batch_size=args.batch_size,
         max_train_images=args.max_train_images,
     )
+    if args.time_budget is not None:
+        int8 = config.int8 if args.int8 is None else args.int8
+        time_budget = budget.Budget(seconds, STARTED, export=not args.no_export, int8=int8 and not args.no_export)
     if args.strategy not in ("default", "mirrored", "multi-worker"):
         raise ValueError(f"unknown strategy {args.strategy!r}; known: default, mirrored, multi-worker")
     if args.strategy == "multi-worker" and "TF_CONFIG" not in os.environ:

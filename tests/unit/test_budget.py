@@ -90,3 +90,10 @@ def test_the_search_gets_its_share_of_what_the_reserve_leaves():
     kept = run_budget.reserve()
     assert run_budget.search_seconds(0.3) == pytest.approx((1000 - kept) * 0.3, rel=1e-3)
     assert budget.Budget(10, time.monotonic()).search_seconds(1.0) == budget.MINIMUM_SEARCH_SECONDS
+
+
+def test_an_export_that_builds_int8_keeps_more_time_back():
+    started = time.monotonic()
+    plain, int8 = budget.Budget(600, started), budget.Budget(600, started, int8=True)
+    assert int8.reserve() == pytest.approx(plain.reserve() + budget.INT8_SECONDS)
+    assert budget.Budget(600, started, export=False, int8=True).reserve() == budget.Budget(600, started, export=False).reserve()

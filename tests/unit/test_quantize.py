@@ -31,7 +31,7 @@ def test_every_configuration_is_recorded_and_the_fastest_usable_one_kept(tiny, t
     assert [entry["configuration"] for entry in tried] == [configuration.name for configuration in quantize.CONFIGURATIONS]
     usable = [entry for entry in tried if entry["usable"]]
     assert usable and section["usable"] and (tmp_path / quantize.INT8_FILE).is_file()
-    assert section["configuration"] == max(usable, key=lambda entry: entry["speedup"]["batch1"])["configuration"]
+    assert section["configuration"] == quantize.choose(tried)["configuration"]
     assert all(entry["validation_images"] == 96 and entry["method"].startswith("static QDQ") for entry in tried)
 
 
@@ -42,3 +42,13 @@ def test_when_no_configuration_keeps_accuracy_the_card_says_why_and_nothing_is_w
     section = quantize.build(path / "model.onnx", tmp_path, images, images, labels, configurations=two)
     assert not section["usable"] and "every configuration lost more than -1.0 points" in section["reason"]
     assert len(section["configurations"]) == 2 and "file" not in section and not (tmp_path / quantize.INT8_FILE).exists()
+
+
+def test_the_fastest_wins_and_within_five_percent_of_it_the_most_accurate():
+    def figures(name, speedup, drop, usable=True):
+        return {"configuration": name, "speedup": {"batch1": speedup}, "accuracy_drop_points": drop, "usable": usable}
+
+    tried = [figures("a", 2.65, 0.18), figures("b", 2.62, 0.12), figures("c", 2.48, 0.0), figures("d", 3.5, 0.9, usable=False)]
+    assert quantize.choose(tried)["configuration"] == "b"  # Within 5% of a, and more accurate; c is slower; d loses too much.
+    assert quantize.choose([figures("a", 2.0, 0.2), figures("b", 3.0, 0.3)])["configuration"] == "b"
+    assert quantize.choose([figures("d", 3.5, 0.9, usable=False)]) is None

@@ -75,11 +75,13 @@ def read_metadata(path: Path) -> dict:
     return metadata
 
 
-def session(path: Path):
+def session(path: Path, threads: int = 0):
+    """An ONNX Runtime session of ``path`` with ``threads`` intra-op threads (0: one per core)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
+    options.intra_op_num_threads = threads
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
