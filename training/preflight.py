@@ -7,16 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from training.data import check_layout
-from training.models.weights import WeightsError
+from training.models.weights import weights_file_error
 from training.run_dir import RunDirectory, read_json
 from training.task_config import TaskConfig
-
-
-def weights_file_error(path: Path) -> WeightsError:
-    return WeightsError(
-        f"weights file not found: {path}. Pass --weights PATH to an existing Xception 'notop' .h5 file, "
-        "or --weights imagenet to let Keras download the ImageNet weights."
-    )
 
 
 def check_init_run(config: TaskConfig, init_run: str | None) -> Path | None:

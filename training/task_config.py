@@ -8,8 +8,8 @@ import dataclasses
 import typing
 from typing import Any
 
+from training import model_options as options
 from training.data import SOURCES
-from training.models import options
 
 ARCHITECTURES = ("cnn", "alexnet", "xception", "autokeras")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -26,7 +26,7 @@ class TaskConfig:
     dataset: str
     architecture: str
     input_size: tuple[int, int]
-    # The architecture's options (training.models.options): given as a mapping of what differs from
+    # The architecture's options (training.model_options): given as a mapping of what differs from
     # its defaults, held as its typed, checked dataclass.
     model: options.ModelOptions | dict = dataclasses.field(default_factory=dict)
     optimizer: str = "adam"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from training.models.options import Average, Dense, Dropout, Flatten, LeakyReLU
+from training.model_options import Average, Dense, Dropout, Flatten, LeakyReLU
 from training.task_config import TaskConfig, with_overrides
 
 PRESETS = ("seed", "recommended", "smoke")

@@ -28,6 +28,12 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
     return name or None
 
 
+def _packages(name: str, modules: dict[str, Path]) -> list[str]:
+    """The project packages that hold module ``name`` (``a`` and ``a.b`` for ``a.b.c``)."""
+    parts = name.split(".")
+    return [package for i in range(1, len(parts)) if (package := ".".join(parts[:i])) in modules]
+
+
 def import_graph() -> dict[str, set[str]]:
     """Module -> the project modules it imports anywhere in its body (functions included)."""
     modules = _modules()
@@ -47,6 +53,9 @@ def import_graph() -> dict[str, set[str]]:
             else:
                 continue
             targets.update(target for name in names if (target := _resolve(name, modules)) and target != module)
+        # Importing a.b.c first runs the packages a and a.b (their __init__), unless the importer
+        # is inside them (then they ran before it).
+        targets.update(parent for target in list(targets) for parent in _packages(target, modules) if not module.startswith(f"{parent}."))
         graph[module] = targets
     return graph
 
@@ -89,6 +98,12 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_finder_sees_a_cycle_hidden_in_a_function():
     # The finder itself must be able to fail: a two-module cycle through a function-level import.
     assert find_cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+
+
+def test_the_graph_counts_the_packages_an_import_runs():
+    graph = import_graph()
+    # serving.service imports serving.http.app, which first runs serving.http's __init__.
+    assert "serving.http" in graph["serving.service"] and "serving" not in graph["serving.service"]
 
 
 def test_the_graph_includes_imports_inside_functions():

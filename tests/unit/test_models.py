@@ -7,9 +7,10 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from training import model_options as options  # noqa: E402
 from training import tasks  # noqa: E402
 from training.interface.contract import INPUT_NAME, OUTPUT_NAME  # noqa: E402
-from training.models import build_model, options, xception  # noqa: E402
+from training.models import build_model, xception  # noqa: E402
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def build_model(config: TaskConfig, num_classes: int, weights: str | None = None) -> keras.Model:
     """Builds the task's untrained model from ``config.model`` (its architecture's typed options,
-    `training.models.options`); AutoKeras models come from `autokeras_search` instead.
+    `training.model_options`); AutoKeras models come from `autokeras_search` instead.
 
     ``weights`` overrides ``config.weights`` for pretrained bases (e.g. "none" to rebuild a copy).
     """

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from training.interface.contract import INPUT_NAME, OUTPUT_NAME
-from training.models.options import AutoKerasOptions
+from training.model_options import AutoKerasOptions
 
 log = logging.getLogger("training")
 

@@ -20,8 +20,8 @@ import keras_tuner
 import tree
 from keras import layers
 
+from training.model_options import CnnOptions
 from training.models import cnn
-from training.models.options import CnnOptions
 
 SEARCH_SPACES = ("cnn",)
 

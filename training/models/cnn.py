@@ -10,9 +10,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from training.model_options import CnnOptions
 from training.models.blocks import dense_layers
 from training.models.io import classifier_output, pixel_input
-from training.models.options import CnnOptions
 
 
 def build(config, num_classes: int) -> keras.Model:

@@ -3,7 +3,7 @@
 Pixels are scaled to [-1, 1] inside the model (Xception's ``preprocess_input``), and the base
 is called with ``training=False`` so its batch norm stays in inference mode even when top
 blocks are unfrozen for fine-tuning (keras-io's transfer-learning recipe). The head is
-declarative: a sequence of typed layers (`training.models.options`: ``Average()``, ``Flatten()``,
+declarative: a sequence of typed layers (`training.model_options`: ``Average()``, ``Flatten()``,
 ``Dropout(0.3)``, ``Dense(512, "relu")``, ``LeakyReLU(0.1)``, ``BatchNorm()``).
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from training import model_options as options
 from training.interface.contract import INPUT_NAME, OUTPUT_NAME
-from training.models import options
 from training.models.io import pixel_input
-from training.models.weights import WeightsError
+from training.models.weights import WeightsError, weights_file_error
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ MIN_INPUT = 71
 
 
 def head_layers(head: tuple[options.HeadLayer, ...], num_classes: int) -> list[keras.layers.Layer]:
-    """The head's layers, from its typed spec (`training.models.options`), ending in the softmax classifier."""
+    """The head's layers, from its typed spec (`training.model_options`), ending in the softmax classifier."""
     made = []
     for item in head:
         if isinstance(item, options.Flatten):
@@ -67,8 +67,6 @@ def base_model(input_size, weights: str | None) -> keras.Model:
             ) from error
     path = Path(weights)
     if not path.is_file():
-        from training.preflight import weights_file_error
-
         raise weights_file_error(path)
     try:
         return keras.applications.Xception(include_top=False, weights=str(path), input_shape=shape, name=BASE_NAME)
