@@ -70,20 +70,26 @@ class Plan:
     images_per_second: float  # measured by the probe
     epoch_seconds: float  # estimated: training, validation, checkpoint and the fixed overhead
     reserve_seconds: float  # kept for the final evaluation and the export
+    precision: str = "float32"  # what the run trains in (training.precision)
+    precision_rates: dict = dataclasses.field(default_factory=dict)  # training images/s measured for each, where auto timed both
 
     def with_epochs(self, epochs: int) -> Plan:
         return dataclasses.replace(self, epochs=epochs)
 
     def to_json(self) -> dict:
-        return {key: round(value, 3) if isinstance(value, float) else value for key, value in dataclasses.asdict(self).items()}
+        data = {key: round(value, 3) if isinstance(value, float) else value for key, value in dataclasses.asdict(self).items()}
+        data["precision_rates"] = {name: round(rate, 1) for name, rate in self.precision_rates.items()}  # As metrics.json has them.
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Plan:
         names = {field.name for field in dataclasses.fields(cls)}
-        missing = sorted(names - set(data))
+        fields = dataclasses.fields(cls)
+        required = {field.name for field in fields if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING}
+        missing = sorted(required - set(data))
         if missing:
             raise ValueError(f"plan.json lacks {', '.join(missing)}")
-        return cls(**{name: data[name] for name in names})
+        return cls(**{name: data[name] for name in names if name in data})
 
     def save(self, path: Path) -> None:
         from training.run_dir import write_json

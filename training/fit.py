@@ -11,11 +11,12 @@ from pathlib import Path
 
 import keras
 
-from training import features, pipeline, probe, recipe
+from training import features, pipeline, precision, probe, recipe
 from training.budget import Plan
 from training.data import ImageDataset
 from training.evaluation import EVALUATION_BATCH
 from training.initial_model import copy_model, initial_model
+from training.models import build_model
 from training.run_context import RunContext
 from training.run_recorder import FitResult, RunProgress, RunRecorder
 from training.schedule import LearningRateSchedule
@@ -44,6 +45,11 @@ def fit(config: TaskConfig, dataset: ImageDataset, context: RunContext, model: k
     """Fits the task's model (``model``, or the task's starting model) with the task's recipe;
     resumes from ``context.state``."""
     run, state, options = context.run, context.state, context.options
+    # auto times a model built from scratch; one that continues a trained model keeps that model's
+    # precision, and a frozen base's head (seconds a run, on cached features) trains in float32.
+    timed = config.precision == "auto" and not (state or model is not None or config.init_from or config.bottleneck)
+    if config.precision == "auto" and not timed:
+        config = with_overrides(config, precision="float32")
     with context.strategy.scope():
         if config.bottleneck:
             full, features_model, head = features.split(config, dataset, run, options.init_run)
@@ -52,8 +58,6 @@ def fit(config: TaskConfig, dataset: ImageDataset, context: RunContext, model: k
             log.info("resuming %s from epoch %d", run.path, state["epoch"])
         elif config.bottleneck:
             trained = head
-        else:
-            trained = initial_model(config, dataset, options.init_run) if model is None else copy_model(model)
     extra = {}
     train_x, validation_x = dataset.train.images, dataset.validation.images
     if config.bottleneck:
@@ -63,7 +67,18 @@ def fit(config: TaskConfig, dataset: ImageDataset, context: RunContext, model: k
         extra["feature_seconds"] = round(time.perf_counter() - start, 3)
     train_data = pipeline.training_dataset(train_x, dataset.train.labels, dataset.num_classes, config.batch_size, config.augment, config.seed)
     validation_data = pipeline.evaluation_dataset(validation_x, dataset.validation.labels, dataset.num_classes, EVALUATION_BATCH)
-    plan = _plan(config, trained, train_data, dataset, context)
+    choice = None
+    if timed:
+        choice = probe.choose_precision(config, lambda: build_model(config, dataset.num_classes), dataset.num_classes, train_data, context.strategy)
+        config = with_overrides(config, precision=choice.precision)
+    if not state and not config.bottleneck:
+        with context.strategy.scope():
+            trained = initial_model(config, dataset, options.init_run) if model is None else copy_model(model)
+    if choice is None:
+        continued = state or model is not None or config.init_from
+        choice = precision.Choice(precision.of_model(trained), "the model it continues" if continued else "as configured")
+    extra.update(choice.to_json())
+    plan = _plan(config, trained, train_data, dataset, context, choice)
     if plan is not None:
         config = with_overrides(config, epochs=plan.epochs, warmup_epochs=plan.warmup_epochs)
     if not state:
@@ -87,7 +102,7 @@ def fit(config: TaskConfig, dataset: ImageDataset, context: RunContext, model: k
     return FitResult(trained, recorder.history, recorder.train_seconds, len(dataset.train) * len(recorder.history), extra)
 
 
-def _plan(config: TaskConfig, model: keras.Model, train_data, dataset: ImageDataset, context: RunContext) -> Plan | None:
+def _plan(config: TaskConfig, model: keras.Model, train_data, dataset: ImageDataset, context: RunContext, choice: precision.Choice) -> Plan | None:
     """The time budget's plan: the one the run saved (a resumed run keeps its schedule), else one
     from a throughput probe (None without a budget)."""
     path = context.run / "plan.json"
@@ -95,7 +110,7 @@ def _plan(config: TaskConfig, model: keras.Model, train_data, dataset: ImageData
         return Plan.load(path)
     if context.options.budget is None:
         return None
-    plan = probe.plan(config, model, train_data, dataset, context.run, context.options.budget, context.strategy)
+    plan = probe.plan(config, model, train_data, dataset, context.run, context.options.budget, context.strategy, choice)
     plan.save(path)
     return plan
 

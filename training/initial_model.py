@@ -1,5 +1,5 @@
-"""The model a fit starts from: a new one built in the task's precision, or a trained run's
-(``--init-run``, with the fine-tuning set-up), or a copy; and the float32 copy that the run saves."""
+"""The model a fit starts from: a new one built in the run's precision, or a trained run's
+(``--init-run``, with the fine-tuning set-up), or a copy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import keras
 
-from training import preflight
+from training import precision, preflight
 from training.data import ImageDataset
 from training.models import build_model, xception
 from training.run_dir import read_json
@@ -18,13 +18,10 @@ log = logging.getLogger("training")
 
 def initial_model(config: TaskConfig, dataset: ImageDataset, init_run: str | None) -> keras.Model:
     if not config.init_from:
-        policy = "mixed_bfloat16" if config.mixed_precision else "float32"
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(policy)
-        try:
+        if config.precision not in precision.POLICIES:
+            raise ValueError(f"task {config.name}: precision {config.precision!r} must be resolved before the model is built")
+        with precision.policy(config.precision):
             return build_model(config, dataset.num_classes)
-        finally:
-            keras.config.set_dtype_policy(previous)
     source = preflight.check_init_run(config, init_run)
     labels = read_json(source / "labels.json")
     if tuple(labels["class_ids"]) != dataset.class_ids:
@@ -39,14 +36,5 @@ def initial_model(config: TaskConfig, dataset: ImageDataset, init_run: str | Non
 def copy_model(model: keras.Model) -> keras.Model:
     """``model`` with its weights, rebuilt in the current distribution strategy's scope."""
     copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def float32_model(config: TaskConfig, model: keras.Model, num_classes: int) -> keras.Model:
-    """A float32 copy of a mixed-precision model, for export and serving."""
-    if not config.mixed_precision:
-        return model
-    copy = build_model(config, num_classes, weights="none")
     copy.set_weights(model.get_weights())
     return copy

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 
-from training import fit
+from training import fit, pipeline, precision, probe
 from training.budget import describe
 from training.data import ImageDataset
 from training.run_context import RunContext
+from training.run_dir import read_json, write_json
 from training.run_recorder import FitResult
-from training.task_config import TaskConfig
+from training.task_config import TaskConfig, with_overrides
 
 log = logging.getLogger("training")
 
@@ -24,11 +25,34 @@ def search_and_fit(config: TaskConfig, dataset: ImageDataset, context: RunContex
     if budget is not None:  # The search and the final fit share the budget, less evaluation and export.
         seconds = budget.search_seconds(config.search_share if config.final_fit else 1.0)
         log.info("time budget: the search gets %s", describe(seconds))
-    searched = autokeras_search.search(config, dataset, context.run, context.options, seconds)
+    choice = _precision(config, dataset, context)
+    with precision.policy(choice.precision):  # The trials' models are built in it.
+        searched = autokeras_search.search(config, dataset, context.run, context.options, seconds)
+    searched.extra.update(choice.to_json())
     if not config.final_fit:
         return searched
     log.info("final fit: the best model of the search, trained on with the task's recipe")
     result = fit.fit(config, dataset, context, model=searched.model)
     result.extra.update({f"search_{key}" if not key.startswith("search") else key: value for key, value in searched.extra.items()})
     result.extra["search_epochs"] = len(searched.history)
+    result.extra.update(choice.to_json())
     return result
+
+
+def _precision(config: TaskConfig, dataset: ImageDataset, context: RunContext) -> precision.Choice:
+    """The search's precision: ``auto`` times the search space's first network, task1's CNN (a
+    search resumes in the precision it chose, kept in precision.json)."""
+    saved = context.run / "precision.json"
+    if context.options.resume and saved.is_file():
+        return precision.Choice.from_json(read_json(saved))
+    if config.precision != "auto":
+        choice = precision.Choice(config.precision, f"{config.precision} was asked for")
+    else:
+        from training.models import autokeras_space, build_model
+
+        network = with_overrides(config, architecture="cnn", model=autokeras_space.task1_network(), precision="float32")
+        train = dataset.train
+        data = pipeline.training_dataset(train.images, train.labels, dataset.num_classes, config.batch_size, config.augment, config.seed)
+        choice = probe.choose_precision(config, lambda: build_model(network, dataset.num_classes), dataset.num_classes, data, context.strategy)
+    write_json(saved, choice.to_json())
+    return choice

@@ -10,6 +10,7 @@ from typing import Any
 
 from training import model_options as options
 from training.data import SOURCES
+from training.precision import PRECISIONS
 
 ARCHITECTURES = ("cnn", "alexnet", "xception", "autokeras")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -39,7 +40,8 @@ class TaskConfig:
     epochs: int = 10
     label_smoothing: float = 0.0
     augment: bool = False
-    mixed_precision: bool = False
+    # float32, bfloat16 (Keras' mixed_bfloat16) or auto: chosen by timing both (training.precision).
+    precision: str = "float32"
     # Pretrained bases (Xception): "imagenet" (downloaded by Keras), "none" (random), or a path.
     weights: str | None = None
     # Frozen base: compute its features once, cache them, train only the head on them.
@@ -69,6 +71,7 @@ class TaskConfig:
             (self.dataset in SOURCES, f"dataset must be one of {SOURCES}, got {self.dataset!r}"),
             (self.architecture in ARCHITECTURES, f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
             (len(self.input_size) == 2 and min(self.input_size) >= 8, f"input_size must be (height, width) >= 8, got {self.input_size}"),
             (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),

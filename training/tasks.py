@@ -8,8 +8,9 @@ size, optimiser, schedule, batch, epochs. Presets are small overrides applied wi
   is marked "not reported" below);
 * ``recommended``: our settings, chosen to do clearly better (batch norm, augmentation, a
   cosine learning-rate schedule with warm-up, label smoothing, Xception's input scaling inside
-  the model, cached base features for frozen bases). ``mixed_precision`` (bfloat16) exists but
-  is off: it measured about 5x slower than float32 for the task1 CNN on our 2-core CPU;
+  the model, cached base features for frozen bases, ``precision="auto"`` for the networks trained
+  from scratch: bfloat16 where this machine trains it at least 1.15x as fast as float32, which
+  it did for task1's CNN here, 1.4-2.1x on AMX; see docs/training.md);
 * ``smoke``: ``recommended`` on a few hundred images for one short epoch, for tests.
 
 `resolve(task, preset, **overrides)` returns the final, validated config.
@@ -30,19 +31,30 @@ XCEPTION_STUDY_NOTE = (
 )
 
 # The recommended recipe for networks trained from scratch (task1, task3): AdamW with weight
-# decay, cosine decay after a one-epoch warm-up, label smoothing, flip + translation augmentation.
+# decay, cosine decay after a one-epoch warm-up, label smoothing, flip + translation augmentation,
+# in the precision that trains fastest here (training.precision).
 # Their exports build the int8 variant: on this machine it kept top-1 within 0.3 points at 2.6-3x
 # the float model's speed for task1 and task3 (docs/training.md, "The int8 variant").
 _FROM_SCRATCH = dict(
-    optimizer="adamw", weight_decay=5e-4, schedule="cosine", warmup_epochs=1, batch_size=128, epochs=30, label_smoothing=0.1, augment=True, int8=True
+    optimizer="adamw",
+    weight_decay=5e-4,
+    schedule="cosine",
+    warmup_epochs=1,
+    batch_size=128,
+    epochs=30,
+    label_smoothing=0.1,
+    augment=True,
+    int8=True,
+    precision="auto",
 )
 
 # The recommended recipe for a frozen pretrained base (task4, task5): its features cached once, the
 # head trained with Adam on a cosine schedule and label smoothing.
 _FROZEN_BASE = dict(bottleneck=True, optimizer="adam", learning_rate=1e-3, schedule="cosine", batch_size=128, epochs=30, label_smoothing=0.1)
 
-# Smoke runs export float only: on 100 validation images one flipped answer is a whole point.
-_SMOKE_CAPS = dict(epochs=1, max_train_images=200, max_validation_images=100, batch_size=32, warmup_epochs=0, int8=False)
+# Smoke runs export float only: on 100 validation images one flipped answer is a whole point. They
+# train in float32: timing two precisions on 200 images would take longer than the run itself.
+_SMOKE_CAPS = dict(epochs=1, max_train_images=200, max_validation_images=100, batch_size=32, warmup_epochs=0, int8=False, precision="float32")
 
 TASKS: dict[str, TaskConfig] = {}
 PRESET_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {}

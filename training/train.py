@@ -18,11 +18,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from training import distribute, reporting
+from training import distribute, precision, reporting
 from training.data import ImageDataset, Limits, load_dataset
 from training.evaluation import predict_probabilities
 from training.fit import fit
-from training.initial_model import float32_model
 from training.run_context import RunContext, RunOptions
 from training.run_dir import RunDirectory, save_model_atomic, write_json
 from training.run_recorder import FitResult
@@ -57,7 +56,7 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
         dataset = _load(config, options, run)
         context = RunContext(run, strategy, options, chief, state)
         result = search_and_fit(config, dataset, context) if config.architecture == "autokeras" else fit(config, dataset, context)
-        save_model_atomic(float32_model(config, result.model, dataset.num_classes), run / "model.keras")
+        save_model_atomic(precision.float32_copy(result.model), run / "model.keras")
         metrics = _evaluate(config, dataset, run, options, result)
         if result.history:
             reporting.plot_curves(result.history, run / "curves.png", f"{config.name} ({options.preset}): {config.title}")

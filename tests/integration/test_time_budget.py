@@ -1,6 +1,6 @@
 """--time-budget on real data: task1's recommended preset with a one-minute budget on the Tiny
 ImageNet subset ends inside the budget plus a stated margin, with its whole planned schedule run
-and a checkpoint that --resume accepts."""
+(its precision chosen by timing both inside the budget) and a checkpoint that --resume accepts."""
 
 from __future__ import annotations
 
@@ -33,6 +33,12 @@ def test_a_one_minute_budget_ends_inside_it_with_the_schedule_complete(real_data
     plan = json.loads((run / "plan.json").read_text())
     assert metrics["time_budget_s"] == BUDGET_S and metrics["probe_images_per_second"] == plan["images_per_second"] > 0
     assert metrics["epochs_planned"] == plan["epochs"] >= 2, plan
+    # The preset's precision is auto: both timed inside the budget, the choice follows the margin.
+    rates = plan["precision_rates"]
+    assert metrics["precision_rates"] == rates and set(rates) == {"float32", "bfloat16"} and min(rates.values()) > 0
+    assert metrics["precision"] == plan["precision"] == ("bfloat16" if rates["bfloat16"] >= 1.15 * rates["float32"] else "float32")
+    assert plan["images_per_second"] == pytest.approx(rates[plan["precision"]], abs=0.06)
+    assert f"precision: {plan['precision']} (float32 " in (run / "train.log").read_text()
     assert metrics["epochs_completed"] == plan["epochs"] and not metrics["stopped_by_budget"]  # The whole schedule ran.
     planned = plan["epochs"]
     assert f"run: epoch {planned}/{planned} (100% of the schedule)" in result.stderr and "schedule complete" in result.stderr
