@@ -16,13 +16,15 @@ from training.budget import Plan
 from training.data import ImageDataset
 from training.evaluation import EVALUATION_BATCH
 from training.initial_model import copy_model, initial_model
-from training.models import build_model
+from training.models import batch_norm, build_model
 from training.run_context import RunContext
 from training.run_recorder import FitResult, RunProgress, RunRecorder
 from training.schedule import LearningRateSchedule
 from training.task_config import TaskConfig, with_overrides
 
 log = logging.getLogger("training")
+
+REGISTERED = (batch_norm.BatchNormalization,)  # Checkpoints hold it: resuming loads it by its registered name.
 
 
 @dataclasses.dataclass

@@ -5,7 +5,7 @@
 keeps bfloat16 only where it trained at least `MARGIN` times as fast; where the processor has no
 bfloat16 support it never tries it. The choice, both rates and the reason go into the run's
 plan.json, metrics.json and log. Whatever a model trained in, its saved copy is float32
-(`float32_copy`), so the export and the server never see bfloat16.
+(`saved_copy`), so the export and the server never see bfloat16.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import platform
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from training.task_config import PRECISIONS
+
 log = logging.getLogger("training")
 
-PRECISIONS = ("auto", "float32", "bfloat16")
 # Keras' dtype policy for each precision: bfloat16 computes in bfloat16 and keeps float32 weights.
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 # bfloat16 is kept only at this speed-up or more: below it, the float32 run's accuracy is worth more.
@@ -133,19 +134,24 @@ def _layers(model):
             yield from _layers(layer)
 
 
-def float32_copy(model):
-    """``model`` itself if it computes in float32; else a float32 copy of it with the same weights
-    (mixed precision keeps float32 variables, so they carry over exactly)."""
-    if of_model(model) == "float32":
-        return model
+def saved_copy(model):
+    """The model a run saves: ``model`` itself if it computes in float32 with Keras' own layers;
+    else a copy with the same weights in float32 (mixed precision keeps float32 variables, so they
+    carry over exactly) whose fused batch norms are Keras' own (`training.models.batch_norm`)."""
     import keras
+
+    from training.models.batch_norm import BatchNormalization
+
+    if of_model(model) == "float32" and not any(isinstance(layer, BatchNormalization) for layer in _layers(model)):
+        return model
 
     def clone(layer):
         if isinstance(layer, keras.Model):
             return keras.models.clone_model(layer, clone_function=clone)
         config = layer.get_config()
         config["dtype"] = "float32"
-        return type(layer).from_config(config)
+        stock = keras.layers.BatchNormalization if isinstance(layer, BatchNormalization) else type(layer)
+        return stock.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())

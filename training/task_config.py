@@ -10,11 +10,12 @@ from typing import Any
 
 from training import model_options as options
 from training.data import SOURCES
-from training.precision import PRECISIONS
 
 ARCHITECTURES = ("cnn", "alexnet", "xception", "autokeras")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
+# float32, bfloat16 (Keras' mixed_bfloat16), or auto: timed on this machine (training.precision).
+PRECISIONS = ("auto", "float32", "bfloat16")
 WEIGHTS = ("imagenet", "none")
 
 

@@ -56,7 +56,7 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
         dataset = _load(config, options, run)
         context = RunContext(run, strategy, options, chief, state)
         result = search_and_fit(config, dataset, context) if config.architecture == "autokeras" else fit(config, dataset, context)
-        save_model_atomic(precision.float32_copy(result.model), run / "model.keras")
+        save_model_atomic(precision.saved_copy(result.model), run / "model.keras")
         metrics = _evaluate(config, dataset, run, options, result)
         if result.history:
             reporting.plot_curves(result.history, run / "curves.png", f"{config.name} ({options.preset}): {config.title}")

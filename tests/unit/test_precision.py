@@ -68,7 +68,7 @@ def test_the_cpu_check_reads_the_flags(tmp_path):
     assert precision.bfloat16_support(tmp_path / "missing")[0] is False
 
 
-def test_a_bfloat16_model_is_saved_as_an_exact_float32_copy():
+def test_a_bfloat16_model_is_saved_as_an_exact_saved_copy():
     import keras
 
     with precision.policy("bfloat16"):
@@ -79,13 +79,13 @@ def test_a_bfloat16_model_is_saved_as_an_exact_float32_copy():
         model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax", dtype="float32")(x))
     assert keras.config.dtype_policy().name == "float32"  # The policy came back after the block.
     assert precision.of_model(model) == "bfloat16"
-    copy = precision.float32_copy(model)
+    copy = precision.saved_copy(model)
     assert precision.of_model(copy) == "float32"
     for original, copied in zip(model.get_weights(), copy.get_weights(), strict=True):
         np.testing.assert_array_equal(original, copied)
     pixels = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(copy.predict(pixels, verbose=0), model.predict(pixels, verbose=0), atol=0.02)
-    assert precision.float32_copy(copy) is copy
+    assert precision.saved_copy(copy) is copy
 
 
 def test_the_command_refuses_an_unknown_precision(capsys, tmp_path):

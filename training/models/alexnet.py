@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from training.models.batch_norm import BatchNormalization
 from training.models.blocks import dense_layers
 from training.models.io import classifier_output, pixel_input
 
@@ -29,7 +30,7 @@ def build(config, num_classes: int) -> keras.Model:
         stride = options.first_stride if index == 1 else 1
         x = layers.Conv2D(width, kernel, strides=stride, padding="same", use_bias=not options.batch_norm)(x)
         if options.batch_norm:
-            x = layers.BatchNormalization(momentum=options.batch_norm_momentum)(x)
+            x = BatchNormalization(momentum=options.batch_norm_momentum)(x)
         x = layers.ReLU()(x)
         if index in POOL_AFTER:
             x = layers.MaxPooling2D(3, strides=2, padding="same")(x)

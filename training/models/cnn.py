@@ -11,6 +11,7 @@ import keras
 from keras import layers
 
 from training.model_options import CnnOptions
+from training.models.batch_norm import BatchNormalization
 from training.models.blocks import dense_layers
 from training.models.io import classifier_output, pixel_input
 
@@ -31,13 +32,13 @@ def features(x, options: CnnOptions):
         for _ in range(options.convs_per_block):
             if options.batch_norm == "all":
                 x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
-                x = layers.BatchNormalization(momentum=momentum)(x)
+                x = BatchNormalization(momentum=momentum)(x)
                 x = layers.ReLU()(x)
             else:
                 x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
         x = layers.MaxPooling2D(2, padding="same")(x)
         if options.batch_norm == "study" and block == 3:
-            x = layers.BatchNormalization(momentum=momentum)(x)
+            x = BatchNormalization(momentum=momentum)(x)
         if block in options.dropout_after:
             x = layers.Dropout(options.dropout)(x)
     x = layers.Flatten()(x) if options.head == "flatten" else layers.GlobalAveragePooling2D()(x)
