@@ -67,7 +67,9 @@ def fit(config: TaskConfig, dataset: ImageDataset, context: RunContext, model: k
         train_x = features.cached(run, "train", features_model, train_x)
         validation_x = features.cached(run, "validation", features_model, validation_x)
         extra["feature_seconds"] = round(time.perf_counter() - start, 3)
-    train_data = pipeline.training_dataset(train_x, dataset.train.labels, dataset.num_classes, config.batch_size, config.augment, config.seed)
+    train_data = pipeline.training_dataset(
+        train_x, dataset.train.labels, dataset.num_classes, config.batch_size, config.augment, config.seed, config.cutmix
+    )
     validation_data = pipeline.evaluation_dataset(validation_x, dataset.validation.labels, dataset.num_classes, EVALUATION_BATCH)
     choice = None
     if timed:

@@ -41,6 +41,8 @@ class TaskConfig:
     epochs: int = 10
     label_smoothing: float = 0.0
     augment: bool = False
+    # CutMix on top of the augmentation, per image with this probability (training.pipeline).
+    cutmix: float = 0.0
     # float32, bfloat16 (Keras' mixed_bfloat16) or auto: chosen by timing both (training.precision).
     precision: str = "float32"
     # Pretrained bases (Xception): "imagenet" (downloaded by Keras), "none" (random), or a path.
@@ -57,6 +59,10 @@ class TaskConfig:
     # trained on for ``epochs`` with the task's own recipe (optimizer, schedule, augmentation), and
     # a --time-budget gives the search ``search_share`` of the time and the final fit the rest.
     trial_epochs: int | None = None
+    # AutoKeras: with a search time, every trial trains for an equal share of it (search seconds /
+    # max_trials) and ``trial_epochs`` only caps it: trials compare at equal time, not equal epochs,
+    # so a slower, wider network must earn its place in the time the final fit will have too.
+    equal_time_trials: bool = False
     final_fit: bool = False
     search_share: float = 0.3
     # The export also builds the int8 ONNX variant (training.export.quantize; --int8 / --no-int8 override).
@@ -83,6 +89,8 @@ class TaskConfig:
                 f"warmup_epochs must be below epochs, got {self.warmup_epochs}",
             ),
             (not (self.bottleneck and self.augment), "bottleneck features cannot be combined with augmentation"),
+            (0 <= self.cutmix <= 1, f"cutmix is a probability between 0 and 1, got {self.cutmix}"),
+            (not (self.bottleneck and self.cutmix), "bottleneck features cannot be combined with CutMix"),
             (not self.bottleneck or self.architecture == "xception", "bottleneck features need a pretrained base (xception)"),
             (self.trial_epochs is None or self.trial_epochs >= 1, f"trial_epochs must be at least 1, got {self.trial_epochs}"),
             (0 < self.search_share < 1, f"search_share must be between 0 and 1, got {self.search_share}"),

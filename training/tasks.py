@@ -148,13 +148,13 @@ _register(
     ),
     seed={},
     # Search task 1's CNN family (its first trial is task 1's recommended network, see
-    # training/models/autokeras_space.py) with short trials, then train the best on with task 1's
-    # recipe: the search chooses the architecture, the final fit gets most of the time.
+    # training/models/autokeras_space.py) with trials of equal time, then train the best on with
+    # task 1's recipe: the search chooses the architecture, the final fit gets most of the time.
     recommended=dict(
         model=dict(search_space="cnn"),
         **_FROM_SCRATCH,
         learning_rate=2e-3,
-        trial_epochs=2,
+        equal_time_trials=True,
         max_trials=10,
         time_budget_hours=1.0,
         final_fit=True,

@@ -6,7 +6,8 @@ summarised in ``RUN_DIR/trials.json``. Re-running with ``--resume`` continues th
 that folder. The best model comes back as a plain Keras model taking raw 0-255 pixels
 (AutoKeras normalises inside it) and returning probabilities.
 
-The wall-clock budget stops the running trial at the budget and lets no new trial start.
+The wall-clock budget stops the running trial at the budget and lets no new trial start. With
+``equal_time_trials``, each trial trains for an equal share of the search's time (`TrialClock`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,26 @@ class SearchBudget(keras.callbacks.Callback):
             self.model.stop_training = True
             oracle = self.tuner.oracle
             oracle.max_trials = max(1, len(oracle.trials))
+
+
+class TrialClock(keras.callbacks.Callback):
+    """Ends each trial's training after ``seconds`` (then it is validated and scored): trials of
+    equal time. One instance serves every trial; its clock restarts when a trial's fit begins."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.started, self.stopped = seconds, time.monotonic(), 0
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.model.stop_training and time.monotonic() - self.started > self.seconds:
+            self.model.stop_training = True
+            self.stopped += 1
 
 
 class _Tee:
@@ -106,6 +127,12 @@ def search(config, dataset, run, options, seconds: float | None):
     num_classes = dataset.num_classes
     model = _auto_model(config, run.path, num_classes)
     budget = SearchBudget(model.tuner, seconds)
+    callbacks = [budget]
+    trial_seconds = seconds / (config.max_trials or 100) if config.equal_time_trials and seconds else None
+    if trial_seconds:
+        clock = TrialClock(trial_seconds)
+        callbacks.append(clock)
+        log.info("search: trials of equal time, %.0f s each (%d trials at most)", trial_seconds, config.max_trials or 100)
     recorder = RunRecorder(run, [], 0.0, len(dataset.train), checkpoint=False)
     # Our own early stopping (AutoKeras' defaults): without one, AutoKeras retrains the best
     # trial's model from scratch after the search, which the wall-clock budget would cut short.
@@ -119,7 +146,7 @@ def search(config, dataset, run, options, seconds: float | None):
             validation_data=(dataset.validation.images.astype(np.float32), one_hot[dataset.validation.labels]),
             epochs=config.trial_epochs or config.epochs,
             batch_size=config.batch_size,
-            callbacks=[budget, recorder, stopping],
+            callbacks=[*callbacks, recorder, stopping],
             verbose=options.verbose if options.verbose != "auto" else 2,
         )
     seconds = time.perf_counter() - started
@@ -135,7 +162,12 @@ def search(config, dataset, run, options, seconds: float | None):
         recorder.history,
         recorder.train_seconds,
         len(dataset.train) * len(recorder.history),
-        {"trials": len(trials), "search_seconds": round(seconds, 3), "budget_exhausted": budget.exhausted},
+        {
+            "trials": len(trials),
+            "search_seconds": round(seconds, 3),
+            "budget_exhausted": budget.exhausted,
+            **({"trial_seconds": round(trial_seconds, 1), "trials_stopped_by_time": clock.stopped} if trial_seconds else {}),
+        },
     )
 
 
