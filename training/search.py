@@ -50,7 +50,7 @@ def _precision(config: TaskConfig, dataset: ImageDataset, context: RunContext) -
     else:
         from training.models import autokeras_space, build_model
 
-        network = with_overrides(config, architecture="cnn", model=autokeras_space.task1_network(), precision="float32")
+        network = with_overrides(config, architecture="cnn", model=autokeras_space.task1_network(), precision="float32", final_fit=False)
         train = dataset.train
         data = pipeline.training_dataset(train.images, train.labels, dataset.num_classes, config.batch_size, config.augment, config.seed)
         choice = probe.choose_precision(config, lambda: build_model(network, dataset.num_classes), dataset.num_classes, data, context.strategy)

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 def test_wall_clock_budget_ends_the_search(tmp_path):
     from training.models import autokeras_search
 
-    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=5, trial_epochs=50)
+    # Trials of equal epochs (equal-time trials would each end at 4 s / 5 and start the next).
+    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=5, trial_epochs=50, equal_time_trials=False)
     dataset = load_dataset("digits", None, config.input_size, Limits(300, 100))
     result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0), seconds=4)
     assert result.extra["budget_exhausted"] is True
