@@ -3,6 +3,7 @@ in-process serving tests: no training, no TensorFlow, no `bentoml serve`.
 
 The model averages each colour channel and scores class c by ``10 * mean(channel c) / 255``
 through a softmax, so a red picture is class 0 (``red``), a green one class 1, a blue one class 2.
+`region_onnx_bytes` builds the same model looking only at one rectangle of its input.
 """
 
 from __future__ import annotations
@@ -20,21 +21,29 @@ NAMES = ["the colour red", "the colour green", "the colour blue"]
 SIZE = (8, 8)
 
 
-def onnx_bytes(size: tuple[int, int] = SIZE) -> bytes:
+def onnx_bytes(size: tuple[int, int] = SIZE, region: tuple[slice, slice] | None = None) -> bytes:
     import onnx
     from onnx import TensorProto, helper
 
     weights = np.eye(3, dtype=np.float32) * (10 / 255)
+    initializers = [helper.make_tensor("weights", TensorProto.FLOAT, weights.shape, weights.reshape(-1))]
+    pixels, crop = INPUT_NAME, []
+    if region is not None:  # Only the pixels [rows, cols] of the input reach the model's answer.
+        rows, cols = region
+        starts, ends = [rows.start, cols.start], [rows.stop, cols.stop]
+        initializers += [helper.make_tensor(name, TensorProto.INT64, [2], value) for name, value in (("starts", starts), ("ends", ends), ("axes", [1, 2]))]
+        crop, pixels = [helper.make_node("Slice", [INPUT_NAME, "starts", "ends", "axes"], ["region"])], "region"
     graph = helper.make_graph(
         [
-            helper.make_node("ReduceMean", [INPUT_NAME], ["means"], axes=[1, 2], keepdims=0),
+            *crop,
+            helper.make_node("ReduceMean", [pixels], ["means"], axes=[1, 2], keepdims=0),
             helper.make_node("MatMul", ["means", "weights"], ["scores"]),
             helper.make_node("Softmax", ["scores"], [OUTPUT_NAME], axis=-1),
         ],
         "tiny",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", *size, 3])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", len(LABELS)])],
-        [helper.make_tensor("weights", TensorProto.FLOAT, weights.shape, weights.reshape(-1))],
+        initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -46,10 +55,10 @@ def _tensor(dtype: str, dims: list[int], name: str) -> dict:
     return {"dtype": dtype, "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False}, "name": name}
 
 
-def write_version(folder: Path, size: tuple[int, int] = SIZE) -> tuple[Path, dict]:
+def write_version(folder: Path, size: tuple[int, int] = SIZE, region: tuple[slice, slice] | None = None) -> tuple[Path, dict]:
     """Writes ``model.onnx``, ``labels.json`` and returns (folder, card), as the export would."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model.onnx").write_bytes(onnx_bytes(size))
+    (folder / "model.onnx").write_bytes(onnx_bytes(size, region))
     (folder / "labels.json").write_text(json.dumps({"class_ids": LABELS, "class_names": NAMES}))
     k = len(LABELS)
     card = {

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from serving.core import guards, inference, metrics
+from serving.core import explain, guards, inference, metrics
 from serving.core.batching import Batcher, check_deadline
 from serving.core.errors import ClientGone, Unavailable
 from serving.core.repository import ModelRepository, ServedModel
@@ -129,3 +129,32 @@ class ServiceState:
         with metrics.recorded(model.name, protocol, len(arrays)), batcher.admission():
             pixels = await self._run(self._pixels, inference.array_pixels, arrays, model, deadline)
             return await self._predict(batcher, pixels, deadline)
+
+    async def explain(self, model: ServedModel, blob: bytes, class_index: int | None, protocol: str) -> dict:
+        """Which cells of the image's model input ``class_index`` (default: the top class) depends
+        on (`serving.core.explain`): a fixed number of images through the model's queue, in chunks
+        of at most IMGCLF_MAX_BATCH, under the request's deadline and the queue's limits."""
+        return await self._watched(self._explain(model, blob, class_index, protocol))
+
+    async def _explain(self, model: ServedModel, blob: bytes, class_index: int | None, protocol: str) -> dict:
+        self._accept()
+        deadline = self._deadline()
+        batcher = self._batcher(model)
+        method = explain.Occlusion.for_input(model.input_size, self.settings.explain_grid)
+        with metrics.recorded(model.name, protocol, 1), batcher.admission():
+            pixels = await self._run(self._pixels, inference.image_pixels, [blob], model, deadline)
+            images = method.batch(pixels[0])
+            step = self.settings.max_batch
+            answers = [await self._predict(batcher, images[start : start + step], deadline) for start in range(0, len(images), step)]
+        probabilities = np.concatenate(answers)
+        chosen = int(np.argmax(probabilities[0])) if class_index is None else class_index
+        heatmap, informative = method.heatmap(probabilities, chosen)
+        return {
+            "class_index": chosen,
+            "label": model.labels[chosen],
+            "name": model.names[chosen],
+            "score": float(probabilities[0, chosen]),
+            "heatmap": heatmap,
+            "informative": informative,
+            "method": method.describe(),
+        }

@@ -8,6 +8,7 @@ import numpy as np
 
 from protos.imgclf.v1 import classifier_pb2 as pb
 from protos.imgclf.v1 import classifier_pb2_grpc as pb_grpc
+from serving.core import explain as explain_method
 from serving.core import inference, metrics
 from serving.core.errors import InvalidInput, ServingError
 from serving.core.repository import ServedModel
@@ -107,6 +108,35 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
     async def Predict(self, request, context):
         return await answer(self._predict(request), context, request.model_spec.name, PROTOCOL)
 
+    async def _explain(self, request: pb.ExplainRequest) -> pb.ExplainResponse:
+        model = self._model(request.model_spec)
+        class_index = request.class_index if request.HasField("class_index") else None
+        class_index = explain_method.check_class_index(class_index, model.num_classes, model.name)
+        explain_method.check_one_image(1 if request.image else 0, self.state.settings)
+        result = await self.state.explain(model, request.image, class_index, PROTOCOL)
+        method, heatmap = result["method"], result["heatmap"]
+        return pb.ExplainResponse(
+            model_spec=pb.ModelSpec(name=model.name, version=model.version),
+            explained=pb.Classification(class_index=result["class_index"], label=result["label"], name=result["name"], score=result["score"]),
+            heatmap_rows=heatmap.shape[0],
+            heatmap_cols=heatmap.shape[1],
+            heatmap=heatmap.reshape(-1).astype(np.float32),
+            informative=result["informative"],
+            method=pb.ExplainMethod(
+                name=method["name"],
+                grid_rows=method["grid"][0],
+                grid_cols=method["grid"][1],
+                cell_pixels=method["cell_pixels"],
+                occluder=method["occluder"],
+                score=method["score"],
+                forward_passes=method["forward_passes"],
+            ),
+            request_id=request.request_id,
+        )
+
+    async def Explain(self, request, context):
+        return await answer(self._explain(request), context, request.model_spec.name, PROTOCOL)
+
     async def ListModels(self, request, context):
         repository = self.state.repository
         return pb.ListModelsResponse(
@@ -131,6 +161,7 @@ def add_to_server(state: ServiceState, server: grpc.aio.Server) -> None:
         ),
         "ListModels": grpc.unary_unary_rpc_method_handler(parsing(servicer.ListModels, pb.ListModelsRequest), response_serializer=serialize),
         "Predict": grpc.unary_unary_rpc_method_handler(parsing(servicer.Predict, pb.PredictRequest), response_serializer=serialize),
+        "Explain": grpc.unary_unary_rpc_method_handler(parsing(servicer.Explain, pb.ExplainRequest), response_serializer=serialize),
         "GetModelMetadata": grpc.unary_unary_rpc_method_handler(
             parsing(servicer.GetModelMetadata, pb.GetModelMetadataRequest), response_serializer=serialize
         ),

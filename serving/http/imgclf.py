@@ -12,13 +12,19 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from serving.core import explain as explain_method
 from serving.core import inference
 from serving.core.errors import InvalidInput
 from serving.core.state import ServiceState
 from serving.http.common import check_declared_length, decode_base64, parse_json, read_body
 
 
-async def _classify_request(request: Request, state: ServiceState) -> tuple[list[bytes], dict]:
+CLASSIFY_OPTIONS = ("model", "version", "top_k")
+EXPLAIN_OPTIONS = ("model", "version", "class_index")
+
+
+async def _image_request(request: Request, state: ServiceState, keys: tuple[str, ...] = CLASSIFY_OPTIONS) -> tuple[list[bytes], dict]:
+    """The images of a request (multipart files, JSON base64 or a raw image body) and its options ``keys``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     options = dict(request.query_params)
     if content_type == "multipart/form-data":
@@ -32,7 +38,7 @@ async def _classify_request(request: Request, state: ServiceState) -> tuple[list
         for key, value in form.multi_items():
             if hasattr(value, "read"):
                 blobs.append(await value.read())
-            elif key in ("model", "version", "top_k"):
+            elif key in keys:
                 options[key] = value
         return blobs, options
     body = await read_body(request, state.settings.max_body_bytes)
@@ -45,17 +51,27 @@ async def _classify_request(request: Request, state: ServiceState) -> tuple[list
             raise InvalidInput('the JSON body needs "images": a list of base64-encoded images')
         if not isinstance(images, list):
             images = [images]
-        options.update({k: payload[k] for k in ("model", "version", "top_k") if k in payload})
+        options.update({k: payload[k] for k in keys if k in payload})
         return [decode_base64(value, f"images[{i}]") for i, value in enumerate(images)], options
     return [body], options  # A raw image body (image/jpeg, application/octet-stream...).
 
 
 async def classify(request: Request, state: ServiceState) -> JSONResponse:
-    blobs, options = await _classify_request(request, state)
+    blobs, options = await _image_request(request, state)
     model = state.repository.get(options.get("model"), options.get("version"))
     top_k = inference.check_top_k(options.get("top_k"), model, state.settings)
     predictions = await state.classify(model, blobs, top_k, "http")
     return JSONResponse({"model": model.name, "version": model.version, "predictions": predictions})
+
+
+async def explain(request: Request, state: ServiceState) -> JSONResponse:
+    """One image's explanation for ``class_index`` (default: the top class): `serving.core.explain`."""
+    blobs, options = await _image_request(request, state, EXPLAIN_OPTIONS)
+    model = state.repository.get(options.get("model"), options.get("version"))
+    class_index = explain_method.check_class_index(options.get("class_index"), model.num_classes, model.name)
+    explain_method.check_one_image(len(blobs), state.settings)
+    result = await state.explain(model, blobs[0], class_index, "http")
+    return JSONResponse({"model": model.name, "version": model.version, **result, "heatmap": result["heatmap"].tolist()})
 
 
 async def predict(request: Request, state: ServiceState) -> JSONResponse:

@@ -163,8 +163,25 @@ def _paths() -> dict:
         },
         operationId="classify",
     )
+    explain = _operation(
+        "Explain one image's answer: a heatmap of the model's input, by occlusion (IMGCLF_EXPLAIN_GRID)",
+        "imgclf",
+        _responses(_json(_ref("ExplainResponse")), "400", "401", "404", "413", "503", "504"),
+        parameters=[*MODEL_QUERY, {"name": "class_index", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+        requestBody={
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": _ref("ExplainMultipart")},
+                **_json(_ref("ExplainJSON"), {"image": EXAMPLE_PNG}),
+                "image/*": image_body,
+                "application/octet-stream": image_body,
+            },
+        },
+        operationId="explain",
+    )
     return {
         "/classify": {"post": classify},
+        "/explain": {"post": explain},
         "/predict": {
             "post": _operation(
                 "Every class's probability for raw pixel arrays (any size: resized on the server)",

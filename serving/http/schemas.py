@@ -70,6 +70,41 @@ class ClassifyResponse(BaseModel):
     predictions: list[list[Class]] = Field(description="per image, best first")
 
 
+class ExplainJSON(BaseModel):
+    image: Base64 | B64 = Field(description="one base64-encoded image (any format and size), or a {b64: ...} object")
+    model: str | None = None
+    version: Version | None = None
+    class_index: int | None = Field(None, ge=0, description="the class to explain; default: the image's top class")
+
+
+class ExplainMultipart(BaseModel):
+    image: Annotated[str, WithJsonSchema({"type": "string", "contentMediaType": "application/octet-stream"})]
+    model: str | None = None
+    version: str | None = None
+    class_index: str | None = None
+
+
+class ExplainMethod(BaseModel):
+    name: Literal["occlusion"]
+    grid: list[int] = Field(description="rows, columns of cells over the model's input")
+    cell_pixels: list[int] = Field(description="the largest cell's height and width, in pixels of the model's input")
+    occluder: str
+    score: str
+    forward_passes: int = Field(description="images the model ran for this explanation: grid cells + 1")
+
+
+class ExplainResponse(BaseModel):
+    model: str
+    version: int
+    class_index: int
+    label: str
+    name: str
+    score: float = Field(description="the class's probability for the image")
+    heatmap: list[list[float]] = Field(description="rows x columns of non-negative values over the model's input, summing to 1")
+    informative: bool = Field(description="false when no cell lowered the class's score (the heatmap is then uniform)")
+    method: ExplainMethod
+
+
 class PredictRequest(BaseModel):
     pixels: list[Pixels] = Field(alias=INPUT_NAME)
     model: str | None = None
@@ -203,6 +238,9 @@ MODELS = (
     ClassifyJSON,
     ClassifyMultipart,
     ClassifyResponse,
+    ExplainJSON,
+    ExplainMultipart,
+    ExplainResponse,
     PredictRequest,
     PredictResponse,
     Models,

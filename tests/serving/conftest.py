@@ -48,11 +48,11 @@ class Gate:
 def make_state(tmp_path):
     """``make_state(**settings)``: a worker's state serving the tiny model ``tiny`` version 1, handed to
     the HTTP app (and kept as ``make_state.current``); ``gate=True`` puts a `Gate` in front of the
-    model (``state.gate``)."""
+    model (``state.gate``); ``model_args`` go to `write_version` (``size``, ``region``)."""
 
-    def make(gate: bool = False, **overrides) -> ServiceState:
+    def make(gate: bool = False, model_args: dict | None = None, **overrides) -> ServiceState:
         settings = Settings(**{"poll_seconds": 0, "workers": 1, **overrides})
-        path, card = write_version(tmp_path / "tiny" / "1")
+        path, card = write_version(tmp_path / "tiny" / "1", **(model_args or {}))
         model = load_version("tiny", 1, path, card, settings)
         state = ServiceState(settings, ModelRepository({"tiny": {1: model}}, "tiny", settings))
         if gate:

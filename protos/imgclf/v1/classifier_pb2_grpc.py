@@ -60,6 +60,11 @@ class ClassifierServiceStub:
                 request_serializer=imgclf_dot_v1_dot_classifier__pb2.PredictRequest.SerializeToString,
                 response_deserializer=imgclf_dot_v1_dot_classifier__pb2.PredictResponse.FromString,
                 _registered_method=True)
+        self.Explain = channel.unary_unary(
+                '/imgclf.v1.ClassifierService/Explain',
+                request_serializer=imgclf_dot_v1_dot_classifier__pb2.ExplainRequest.SerializeToString,
+                response_deserializer=imgclf_dot_v1_dot_classifier__pb2.ExplainResponse.FromString,
+                _registered_method=True)
 
 
 class ClassifierServiceServicer:
@@ -102,6 +107,14 @@ class ClassifierServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Explain(self, request, context):
+        """Explains one image's answer: which parts of the model's input the class depends on
+        (occlusion: a fixed number of forward passes, queued like predictions).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClassifierServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +142,11 @@ def add_ClassifierServiceServicer_to_server(servicer, server):
                     servicer.Predict,
                     request_deserializer=imgclf_dot_v1_dot_classifier__pb2.PredictRequest.FromString,
                     response_serializer=imgclf_dot_v1_dot_classifier__pb2.PredictResponse.SerializeToString,
+            ),
+            'Explain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=imgclf_dot_v1_dot_classifier__pb2.ExplainRequest.FromString,
+                    response_serializer=imgclf_dot_v1_dot_classifier__pb2.ExplainResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +285,33 @@ class ClassifierService:
             '/imgclf.v1.ClassifierService/Predict',
             imgclf_dot_v1_dot_classifier__pb2.PredictRequest.SerializeToString,
             imgclf_dot_v1_dot_classifier__pb2.PredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imgclf.v1.ClassifierService/Explain',
+            imgclf_dot_v1_dot_classifier__pb2.ExplainRequest.SerializeToString,
+            imgclf_dot_v1_dot_classifier__pb2.ExplainResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -162,3 +162,53 @@ class ModelMetadata(_message.Message):
     normalization: str
     metrics: _containers.ScalarMap[str, float]
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., versions: _Optional[_Iterable[int]] = ..., input_height: _Optional[int] = ..., input_width: _Optional[int] = ..., num_classes: _Optional[int] = ..., labels: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., task: _Optional[str] = ..., dataset: _Optional[str] = ..., runtime: _Optional[str] = ..., decode: _Optional[str] = ..., resize: _Optional[str] = ..., normalization: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class ExplainRequest(_message.Message):
+    __slots__ = ("model_spec", "image", "class_index", "request_id")
+    MODEL_SPEC_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    model_spec: ModelSpec
+    image: bytes
+    class_index: int
+    request_id: str
+    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., image: _Optional[bytes] = ..., class_index: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ExplainMethod(_message.Message):
+    __slots__ = ("name", "grid_rows", "grid_cols", "cell_pixels", "occluder", "score", "forward_passes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GRID_ROWS_FIELD_NUMBER: _ClassVar[int]
+    GRID_COLS_FIELD_NUMBER: _ClassVar[int]
+    CELL_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    OCCLUDER_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    grid_rows: int
+    grid_cols: int
+    cell_pixels: _containers.RepeatedScalarFieldContainer[int]
+    occluder: str
+    score: str
+    forward_passes: int
+    def __init__(self, name: _Optional[str] = ..., grid_rows: _Optional[int] = ..., grid_cols: _Optional[int] = ..., cell_pixels: _Optional[_Iterable[int]] = ..., occluder: _Optional[str] = ..., score: _Optional[str] = ..., forward_passes: _Optional[int] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("model_spec", "explained", "heatmap_rows", "heatmap_cols", "heatmap", "informative", "method", "request_id")
+    MODEL_SPEC_FIELD_NUMBER: _ClassVar[int]
+    EXPLAINED_FIELD_NUMBER: _ClassVar[int]
+    HEATMAP_ROWS_FIELD_NUMBER: _ClassVar[int]
+    HEATMAP_COLS_FIELD_NUMBER: _ClassVar[int]
+    HEATMAP_FIELD_NUMBER: _ClassVar[int]
+    INFORMATIVE_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    model_spec: ModelSpec
+    explained: Classification
+    heatmap_rows: int
+    heatmap_cols: int
+    heatmap: _containers.RepeatedScalarFieldContainer[float]
+    informative: bool
+    method: ExplainMethod
+    request_id: str
+    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., explained: _Optional[_Union[Classification, _Mapping]] = ..., heatmap_rows: _Optional[int] = ..., heatmap_cols: _Optional[int] = ..., heatmap: _Optional[_Iterable[float]] = ..., informative: _Optional[bool] = ..., method: _Optional[_Union[ExplainMethod, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
