@@ -31,7 +31,8 @@ def onnx_bytes(size: tuple[int, int] = SIZE, region: tuple[slice, slice] | None 
     if region is not None:  # Only the pixels [rows, cols] of the input reach the model's answer.
         rows, cols = region
         starts, ends = [rows.start, cols.start], [rows.stop, cols.stop]
-        initializers += [helper.make_tensor(name, TensorProto.INT64, [2], value) for name, value in (("starts", starts), ("ends", ends), ("axes", [1, 2]))]
+        bounds = (("starts", starts), ("ends", ends), ("axes", [1, 2]))
+        initializers += [helper.make_tensor(name, TensorProto.INT64, [2], value) for name, value in bounds]
         crop, pixels = [helper.make_node("Slice", [INPUT_NAME, "starts", "ends", "axes"], ["region"])], "region"
     graph = helper.make_graph(
         [

@@ -18,7 +18,6 @@ from serving.core.errors import InvalidInput
 from serving.core.state import ServiceState
 from serving.http.common import check_declared_length, decode_base64, parse_json, read_body
 
-
 CLASSIFY_OPTIONS = ("model", "version", "top_k")
 EXPLAIN_OPTIONS = ("model", "version", "class_index")
 
