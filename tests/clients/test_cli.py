@@ -85,3 +85,28 @@ def test_errors_exit_non_zero_with_the_servers_message(server, images):
         assert imgclf("models", *where, "--retries", "0").returncode == 2
     usage = imgclf("classify", good[0], "--url", server.http, "--grpc", server.grpc)
     assert usage.returncode == 2 and "not allowed with argument" in usage.stderr
+
+
+def test_explain_writes_the_heatmap_over_the_image_over_both_protocols(server, images, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    good, not_an_image, _ = images
+    with HttpClient(server.http) as client:
+        expected = client.explain(good[0], model=TASK1)
+    original = np.asarray(Image.open(good[0]).convert("RGB"), np.float32)
+    for where in (["--url", server.http], ["--grpc", server.grpc]):
+        out = tmp_path / f"heat-{where[0].strip('-')}.png"
+        run = imgclf("explain", good[0], "--out", str(out), *where, "--model", TASK1, "--json")
+        assert run.returncode == 0, run.stderr
+        answer = json.loads(run.stdout)
+        assert answer["explained"]["label"] == expected.explained.label and answer["out"] == str(out)
+        np.testing.assert_allclose(answer["heatmap"], expected.heatmap, atol=1e-5)
+        written = np.asarray(Image.open(out).convert("RGB"), np.float32)
+        assert written.shape == original.shape  # The overlay is drawn on the image at its own size.
+        if expected.informative:  # Tinted towards red where the map is hot.
+            assert np.abs(written - original).sum(axis=2).max() > 60
+        table = imgclf("explain", good[0], "--out", str(out), *where, "--model", TASK1)
+        assert table.returncode == 0 and f"explained: {expected.explained.score:7.2%}  {expected.explained.label}" in table.stdout
+    refused = imgclf("explain", not_an_image, "--out", str(tmp_path / "x.png"), "--url", server.http, "--model", TASK1)
+    assert refused.returncode == 1 and "not an image" in refused.stderr and not (tmp_path / "x.png").exists()

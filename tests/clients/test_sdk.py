@@ -270,3 +270,35 @@ def test_tls_with_a_ca_file_on_both_protocols(tmp_path):
 def test_a_missing_ca_file_is_a_clear_error():
     with pytest.raises(InvalidInputError, match="cannot read the CA file /nowhere/ca.pem"):
         GrpcClient("localhost:1", ca_file="/nowhere/ca.pem")
+
+
+def test_every_flavour_explains_an_image_alike_and_as_the_top_class(server, jpegs):
+    from imgclf_client import ExplainResult
+
+    top = reference(TASK1, [jpegs[0]], top_k=1)[0][0][0]
+    answers = all_flavours(server, lambda c: c.explain(jpegs[0], model=TASK1))
+    first = answers["http"]
+    for flavour, result in answers.items():
+        assert isinstance(result, ExplainResult), flavour
+        assert (result.model, result.version, result.explained.label) == (TASK1, 1, top), flavour
+        assert result.heatmap.shape == (8, 8) and (result.heatmap >= 0).all() and result.heatmap.sum() == pytest.approx(1, abs=1e-4)
+        assert result.method["forward_passes"] == 65 and result.method["grid"] == [8, 8]
+        np.testing.assert_allclose(result.heatmap, first.heatmap, atol=1e-5)  # One computation behind both protocols.
+    chosen = all_flavours(server, lambda c: c.explain(jpegs[0], model=TASK1, class_index=3))
+    assert {result.explained.class_index for result in chosen.values()} == {3}
+
+
+@pytest.mark.parametrize(
+    "call,words",
+    [
+        (lambda c, jpeg: c.explain(jpeg, model=TASK1, class_index=10_000), "class_index must be between 0 and"),
+        (lambda c, jpeg: c.explain(b"not an image", model=TASK1), "not an image"),
+        (lambda c, jpeg: c.explain(jpeg, model=TASK1, class_index=-1), "class_index must be a whole number >= 0"),
+        (lambda c, jpeg: c.explain([jpeg, jpeg], model=TASK1), "one image is explained at a time"),
+    ],
+)
+def test_bad_explain_calls_raise_invalid_input_on_both_protocols(server, jpegs, call, words):
+    with HttpClient(server.http) as http, GrpcClient(server.grpc) as over_grpc:
+        for client in (http, over_grpc):
+            with pytest.raises(InvalidInputError, match=words):
+                call(client, jpegs[0])

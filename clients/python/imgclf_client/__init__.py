@@ -3,7 +3,8 @@
     from imgclf_client import HttpClient, GrpcClient, AsyncHttpClient, AsyncGrpcClient
 
 Each client has the same methods: ``classify(images, model=None, version=None, top_k=5)``,
-``predict(pixels, ...)``, ``models()``, ``model(name)`` and ``health()``. Images may be file paths,
+``predict(pixels, ...)``, ``explain(image, model=None, class_index=None)`` (a heatmap of what the
+answer depends on), ``models()``, ``model(name)`` and ``health()``. Images may be file paths,
 bytes, binary file objects, PIL images or numpy arrays of any size; they travel as encoded bytes
 and the server decodes and resizes them. Errors of both protocols are one family
 (`imgclf_client.errors`).
@@ -23,7 +24,7 @@ from imgclf_client.errors import (
 )
 from imgclf_client.grpc_client import AsyncGrpcClient, GrpcClient
 from imgclf_client.http_client import AsyncHttpClient, HttpClient
-from imgclf_client.results import Classification, ClassifyResult, Health, ModelInfo, PredictResult
+from imgclf_client.results import Classification, ClassifyResult, ExplainResult, Health, ModelInfo, PredictResult
 from imgclf_client.retry import RetryPolicy
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Classification",
     "ClassifyResult",
     "PredictResult",
+    "ExplainResult",
     "ModelInfo",
     "Health",
     "ImgclfError",

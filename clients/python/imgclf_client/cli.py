@@ -1,6 +1,7 @@
 """The command-line client.
 
     imgclf classify IMAGE... [--url URL | --grpc HOST:PORT] [--model NAME] [--version V] [--top-k K] [--json]
+    imgclf explain IMAGE --out HEAT.png [--class-index N] [--url URL | --grpc HOST:PORT] [--model NAME] [--json]
     imgclf models [--url URL | --grpc HOST:PORT] [--json]
 
 Each image is sent on its own, so one bad image gets its own error line and the rest are still
@@ -59,6 +60,35 @@ def _classify(args) -> int:
     return 1 if failures else 0
 
 
+def _explain(args) -> int:
+    from imgclf_client import inputs
+    from imgclf_client.overlay import overlay
+
+    try:
+        image = inputs.one_image(args.image)
+        with _client(args) as client:
+            result = client.explain(image, model=args.model, class_index=args.class_index, version=args.version)
+        overlay(image, result.heatmap).save(args.out)
+    except ImgclfError as error:
+        print(f"imgclf: {error.message}", file=sys.stderr)
+        return 2 if isinstance(error, FATAL) else 1
+    except (OSError, ValueError) as error:  # The overlay cannot be written (or the format is unknown).
+        print(f"imgclf: cannot write {args.out}: {error}", file=sys.stderr)
+        return 1
+    c = result.explained
+    if args.json:
+        answer = {"image": args.image, "model": result.model, "version": result.version, "explained": dataclasses.asdict(c)}
+        print(json.dumps({**answer, "heatmap": result.heatmap.tolist(), "informative": result.informative, "method": result.method, "out": args.out}))
+    else:
+        rows, cols = result.heatmap.shape
+        print(f"{args.image}  ({result.model} v{result.version})")
+        print(f"  explained: {c.score:7.2%}  {c.label:<12} {c.name}")
+        print(f"  heatmap {rows}x{cols} ({result.method['name']}, {result.method['forward_passes']} model passes) over the image: {args.out}")
+        if not result.informative:
+            print("  no part of the image lowered the score when hidden: the map is uniform")
+    return 0
+
+
 def _models(args) -> int:
     try:
         with _client(args) as client:
@@ -83,7 +113,11 @@ def _models(args) -> int:
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="imgclf", description="Client of the imgclf prediction service (HTTP or gRPC).")
     commands = main.add_subparsers(dest="command", required=True)
-    for name, helptext in (("classify", "classify image files"), ("models", "list the served models")):
+    for name, helptext in (
+        ("classify", "classify image files"),
+        ("explain", "explain one image's answer: write its heatmap over the image"),
+        ("models", "list the served models"),
+    ):
         command = commands.add_parser(name, help=helptext)
         where = command.add_mutually_exclusive_group()
         where.add_argument("--url", default=os.environ.get("IMGCLF_URL", DEFAULT_URL), help=f"HTTP base URL (default {DEFAULT_URL}, or $IMGCLF_URL)")
@@ -99,6 +133,12 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--model", help="model name (default: the server's default model)")
             command.add_argument("--version", type=int, help="model version (default: the latest)")
             command.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
+        if name == "explain":
+            command.add_argument("image", metavar="IMAGE", help="an image file (JPEG, PNG, GIF, BMP, WebP; any size)")
+            command.add_argument("--out", required=True, metavar="HEAT.png", help="where to write the image with its heatmap over it (PNG, JPEG...)")
+            command.add_argument("--class-index", type=int, help="the class to explain (default: the image's top class)")
+            command.add_argument("--model", help="model name (default: the server's default model)")
+            command.add_argument("--version", type=int, help="model version (default: the latest)")
     return main
 
 
@@ -107,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.retries < 0 or args.timeout <= 0:
         print("imgclf: --retries must be >= 0 and --timeout > 0", file=sys.stderr)
         return 2
-    return _classify(args) if args.command == "classify" else _models(args)
+    return {"classify": _classify, "explain": _explain, "models": _models}[args.command](args)
 
 
 if __name__ == "__main__":

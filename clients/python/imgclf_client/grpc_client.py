@@ -11,7 +11,7 @@ from imgclf_client import errors, inputs
 from imgclf_client._proto.imgclf.v1 import classifier_pb2 as pb
 from imgclf_client._proto.imgclf.v1 import classifier_pb2_grpc as pb_grpc
 from imgclf_client.lifecycle import AsyncClosing, Closing
-from imgclf_client.results import Classification, ClassifyResult, Health, ModelInfo, PredictResult
+from imgclf_client.results import Classification, ClassifyResult, ExplainResult, Health, ModelInfo, PredictResult
 from imgclf_client.retry import RetryPolicy, policy
 
 DEFAULT_TARGET = "localhost:50051"
@@ -55,6 +55,33 @@ def _spec(model: str | None, version: int | None) -> pb.ModelSpec:
 
 def _classify_request(images, model, version, top_k) -> pb.ClassifyRequest:
     return pb.ClassifyRequest(model_spec=_spec(model, version), images=inputs.encode_all(images), top_k=inputs.check_top_k(top_k))
+
+
+def _explain_request(image, model, version, class_index) -> pb.ExplainRequest:
+    class_index = inputs.check_class_index(class_index)
+    request = pb.ExplainRequest(model_spec=_spec(model, version), image=inputs.one_image(image))
+    if class_index is not None:
+        request.class_index = class_index
+    return request
+
+
+def _explained(response: pb.ExplainResponse) -> ExplainResult:
+    c, m = response.explained, response.method
+    return ExplainResult(
+        response.model_spec.name,
+        int(response.model_spec.version),
+        Classification(c.class_index, c.label, c.name, float(c.score)),
+        np.asarray(response.heatmap, np.float32).reshape(response.heatmap_rows, response.heatmap_cols),
+        bool(response.informative),
+        {
+            "name": m.name,
+            "grid": [m.grid_rows, m.grid_cols],
+            "cell_pixels": list(m.cell_pixels),
+            "occluder": m.occluder,
+            "score": m.score,
+            "forward_passes": m.forward_passes,
+        },
+    )
 
 
 def _arrays(pixels) -> list[pb.PixelArray]:
@@ -169,6 +196,10 @@ class GrpcClient(_Connection, Closing):
         request = pb.ClassifyRequest(model_spec=_spec(info.name, info.version), arrays=_arrays(pixels), top_k=info.num_classes)
         return _probabilities(self._call(self._stub.Classify, request), info.num_classes)
 
+    def explain(self, image, model: str | None = None, class_index: int | None = None, version: int | None = None) -> ExplainResult:
+        """The heatmap of what ``class_index`` (default: the top class) depends on in ``image``."""
+        return _explained(self._call(self._stub.Explain, _explain_request(image, model, version, class_index)))
+
     def models(self) -> list[ModelInfo]:
         answer = self._call(self._stub.ListModels, pb.ListModelsRequest())
         return [model_info(meta, answer.default_model) for meta in answer.models]
@@ -214,6 +245,9 @@ class AsyncGrpcClient(_Connection, AsyncClosing):
         info = await self.model(model, version) if model else next(m for m in await self.models() if m.default)
         request = pb.ClassifyRequest(model_spec=_spec(info.name, info.version), arrays=_arrays(pixels), top_k=info.num_classes)
         return _probabilities(await self._call(self._stub.Classify, request), info.num_classes)
+
+    async def explain(self, image, model: str | None = None, class_index: int | None = None, version: int | None = None) -> ExplainResult:
+        return _explained(await self._call(self._stub.Explain, _explain_request(image, model, version, class_index)))
 
     async def models(self) -> list[ModelInfo]:
         answer = await self._call(self._stub.ListModels, pb.ListModelsRequest())

@@ -9,7 +9,7 @@ import numpy as np
 
 from imgclf_client import errors, inputs
 from imgclf_client.lifecycle import AsyncClosing, Closing
-from imgclf_client.results import Classification, ClassifyResult, Health, ModelInfo, PredictResult
+from imgclf_client.results import Classification, ClassifyResult, ExplainResult, Health, ModelInfo, PredictResult
 from imgclf_client.retry import RetryPolicy, policy
 
 DEFAULT_URL = "http://localhost:3000"
@@ -33,6 +33,26 @@ def _classify_body(images, model, version, top_k) -> dict:
         "top_k": inputs.check_top_k(top_k),
         **_model_fields(model, version),
     }
+
+
+def _explain_body(image, model, version, class_index) -> dict:
+    class_index = inputs.check_class_index(class_index)
+    return {
+        "image": base64.b64encode(inputs.one_image(image)).decode("ascii"),
+        **({"class_index": class_index} if class_index is not None else {}),
+        **_model_fields(model, version),
+    }
+
+
+def _explained(answer: dict) -> ExplainResult:
+    return ExplainResult(
+        answer["model"],
+        int(answer["version"]),
+        Classification(int(answer["class_index"]), answer["label"], answer["name"], float(answer["score"])),
+        np.asarray(answer["heatmap"], np.float32),
+        bool(answer["informative"]),
+        dict(answer["method"]),
+    )
 
 
 def _predict_body(pixels, model, version) -> dict:
@@ -132,6 +152,10 @@ class HttpClient(_Connection, Closing):
     def predict(self, pixels, model: str | None = None, version: int | None = None) -> PredictResult:
         return _predicted(self._call("POST", "/predict", json=_predict_body(pixels, model, version)))
 
+    def explain(self, image, model: str | None = None, class_index: int | None = None, version: int | None = None) -> ExplainResult:
+        """The heatmap of what ``class_index`` (default: the top class) depends on in ``image``."""
+        return _explained(self._call("POST", "/explain", json=_explain_body(image, model, version, class_index)))
+
     def models(self) -> list[ModelInfo]:
         answer = self._call("GET", "/models")
         return [model_info(entry, answer.get("default")) for entry in answer["models"]]
@@ -176,6 +200,9 @@ class AsyncHttpClient(_Connection, AsyncClosing):
 
     async def predict(self, pixels, model: str | None = None, version: int | None = None) -> PredictResult:
         return _predicted(await self._call("POST", "/predict", json=_predict_body(pixels, model, version)))
+
+    async def explain(self, image, model: str | None = None, class_index: int | None = None, version: int | None = None) -> ExplainResult:
+        return _explained(await self._call("POST", "/explain", json=_explain_body(image, model, version, class_index)))
 
     async def models(self) -> list[ModelInfo]:
         answer = await self._call("GET", "/models")

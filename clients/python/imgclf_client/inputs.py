@@ -112,3 +112,18 @@ def check_top_k(top_k) -> int:
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise InvalidInputError(f"top_k must be a whole number >= 1, got {top_k!r}")
     return top_k
+
+
+def one_image(image) -> bytes:
+    """The encoded bytes of exactly one image (what an explanation or feedback is about)."""
+    if isinstance(image, (list, tuple)):
+        raise InvalidInputError(f"one image is explained at a time; got a {type(image).__name__} of {len(image)}")
+    return encode(image)
+
+
+def check_class_index(class_index) -> int | None:
+    if class_index is None:
+        return None
+    if not isinstance(class_index, (int, np.integer)) or isinstance(class_index, bool) or class_index < 0:
+        raise InvalidInputError(f"class_index must be a whole number >= 0 (or None for the top class), got {class_index!r}")
+    return int(class_index)

@@ -48,6 +48,19 @@ class PredictResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExplainResult:
+    """Which parts of the model's input one class depends on (the server occludes each cell of a
+    grid over the input in turn and measures the class's drop)."""
+
+    model: str
+    version: int
+    explained: Classification  # The class explained, and its score on the whole image.
+    heatmap: np.ndarray  # [rows, cols] non-negative, summing to 1, over the model's input.
+    informative: bool  # False when no cell lowered the score: the heatmap is then uniform.
+    method: dict  # name, grid, cell_pixels, occluder, score, forward_passes.
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelInfo:
     name: str
     version: int  # The latest (or the asked-for) version.
