@@ -5,7 +5,8 @@
 Runs, in one go on this machine, with one 64x64 JPEG per request (a real Tiny ImageNet
 validation image when $IMGCLF_DATA_DIR has the zip):
 
-* in-process: decode + resize + ONNX Runtime in one loop, batch 1 and batch 32 (the ceiling);
+* in-process: decode + resize + ONNX Runtime in one loop, batch 1 and batch 32 (the ceiling), and
+  one explanation at a time (decode, the 65 occluded copies through the model, the heatmap);
 * the project's service (`serving.service:Classifier`): HTTP single images and 32-image batches
   (wrk), the same single image as an Open Inference Protocol v2 infer (binary tensor extension,
   top 5 by the classification extension: "HTTP v2"), gRPC single images (h2load sending the Classify call as gRPC frames; errors are the
@@ -14,6 +15,9 @@ validation image when $IMGCLF_DATA_DIR has the zip):
   same as a v2 ModelInfer call with raw_input_contents ("gRPC v2", h2load only);
 * baseline "onnx": ONNX Runtime in a BentoML API worker, no batching (baselines/onnx_service.py);
 * baseline "keras": a BentoML-tutorial service calling Keras predict per request (baselines/keras_service.py).
+
+The service's rows include ``HTTP explain``: POST /explain, whose p50 is the ms per explanation
+and whose images/s counts the model's images (65 per explanation).
 
 Prints requests/s, images/s, p50/p99 latency and errors per concurrency. Needs `wrk` and
 `h2load` (`apt-get install wrk nghttp2-client`; `make bench` installs them) and the model in the
@@ -61,6 +65,9 @@ end
 """
 
 
+EXPLAIN_PASSES = 65  # Images through the model per explanation at the default IMGCLF_EXPLAIN_GRID of 8.
+
+
 def sample_jpeg() -> bytes:
     data_dir = Path(os.environ.get("IMGCLF_DATA_DIR", ROOT.parent / "shared" / "data"))
     archives = list(data_dir.glob("tiny-imagenet-200*.zip")) if data_dir.is_dir() else []
@@ -77,6 +84,8 @@ def in_process(model: str, jpeg: bytes, seconds: float, onnx_file: str = "model.
     import bentoml
     import onnxruntime
 
+    from serving.core import explain
+    from serving.core.settings import Settings
     from training.interface.preprocessing import load_image
 
     stored = bentoml.models.get(model)
@@ -90,6 +99,17 @@ def in_process(model: str, jpeg: bytes, seconds: float, onnx_file: str = "model.
             session.run(None, {"pixels": pixels})
             images += batch
         rates[batch] = images / (time.perf_counter() - start)
+    # One explanation: decode + resize, the occluded copies (serving.core.explain), one model run
+    # in chunks of 64 as the service's queue would (its IMGCLF_MAX_BATCH), the heatmap.
+    method = explain.Occlusion.for_input(size, Settings().explain_grid)
+    explained, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        batch = method.batch(load_image(jpeg, size).astype(np.float32))
+        answers = np.concatenate([session.run(None, {"pixels": batch[i : i + 64]})[0] for i in range(0, len(batch), 64)])
+        method.heatmap(answers, int(np.argmax(answers[0])))
+        explained += 1
+    rates["explain"] = explained / (time.perf_counter() - start)
+    rates["explain_passes"] = method.passes
     return rates
 
 
@@ -345,6 +365,9 @@ def main() -> int:
             rate = rates[batch]
             timing = {"p50_ms": 1000 * batch / rate, "p99_ms": float("nan"), "errors": 0}
             rows.append((label, f"batch {batch}", "-", {"requests_per_s": rate / batch, "images_per_s": rate, **timing}))
+        rate, passes = rates["explain"], rates["explain_passes"]
+        timing = {"p50_ms": 1000 / rate, "p99_ms": float("nan"), "errors": 0}
+        rows.append((label, "explain", "-", {"requests_per_s": rate, "images_per_s": rate * passes, **timing}))
 
     variants = [("service", {"IMGCLF_PREFER_INT8": "0"} if args.int8 else {})]
     variants += [("service int8", {"IMGCLF_PREFER_INT8": "1"})] if args.int8 else []
@@ -372,6 +395,9 @@ def main() -> int:
             batch = json.dumps({"images": [base64.b64encode(jpeg).decode()] * 32, "model": args.model}).encode()
             for c in args.concurrency:
                 rows.append((label, "HTTP 32 images", c, wrk(url, batch, "application/json", c, args.duration, 32)))
+            explain_url = f"http://127.0.0.1:{service.port}/explain?model={args.model}"
+            for c in args.concurrency:  # images/s: the model's images (each explanation runs grid * grid + 1).
+                rows.append((label, "HTTP explain", c, wrk(explain_url, jpeg, "image/jpeg", c, args.duration, EXPLAIN_PASSES)))
         finally:
             service.stop()
     baselines = [("onnx", "onnx_service:OnnxBaseline")] + ([] if args.skip_keras else [("keras", "keras_service:KerasBaseline")])

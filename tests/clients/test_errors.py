@@ -21,6 +21,8 @@ def test_all_is_the_public_surface_and_shadows_no_builtin():
         "retry",
         "inputs",
         "lifecycle",
+        "overlay",
+        "cli",
     }
     assert set(imgclf_client.__all__) == public
     assert not set(imgclf_client.__all__) & set(dir(builtins))

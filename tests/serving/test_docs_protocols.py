@@ -95,3 +95,18 @@ def test_the_tritonclient_and_sdk_blocks_run(server, here):
     assert re.findall(r"b'[0-9.]+:\d+:([^']+)'", printed) == expected, printed
     printed = run([sys.executable, "-c", filled(sdk_block, server)], here)
     assert [line.split()[0] for line in printed.splitlines()] == expected, printed
+
+
+def test_the_explanation_examples_explain_the_top_class(server, here):
+    text = (ROOT / "docs" / "serving.md").read_text()
+    start = text.index("## Explanations")
+    (block,) = re.findall(r"```sh\n(.*?)```", text[start : text.index("\n## ", start + 1)], flags=re.S)
+    lines = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(lines) == 2
+    top = reference(MODEL, [(here / "cat.jpg").read_bytes()], top_k=1)[0][0][0]
+    grpcurl = str(Path(sys.executable).parent / "grpcurl")
+    curl = json.loads(run(["bash", "-c", filled(lines[0], server)], here))
+    assert curl["label"] == top and curl["method"]["forward_passes"] == 65
+    assert sum(map(sum, curl["heatmap"])) == pytest.approx(1, abs=1e-5)
+    rpc = json.loads(run(["bash", "-c", filled(lines[1], server).replace("grpcurl ", f"{grpcurl} ", 1)], here))
+    assert rpc["explained"]["label"] == top and rpc["heatmapRows"] == 8 and len(rpc["heatmap"]) == 64
