@@ -28,6 +28,8 @@ This table is the one list of them; docs/settings.md's copy is checked against i
 | IMGCLF_TLS_KEY_FILE | (none) | PEM private key for that certificate |
 | IMGCLF_POLL_SECONDS | 30 | how often each worker looks in the model store for new versions of the models it serves by name (0: never; ``POST /admin/reload`` looks at once) |
 | IMGCLF_KEEP_VERSIONS | 1 | versions kept addressable per model served by name: the newest N (TensorFlow Serving's ``latest`` policy); ``name:version`` entries are pinned |
+| IMGCLF_MONITORING | 1 | watch every prediction: top-1 confidence and class counts, and the drift of the last IMGCLF_DRIFT_WINDOW predictions from the model card's reference, on /metrics (0: off) |
+| IMGCLF_DRIFT_WINDOW | 1000 | predictions per model version and worker that the drift gauge compares with the reference |
 | IMGCLF_EXPLAIN_GRID | 8 | explanations occlude a grid of N x N cells of the model's input, one at a time: N * N + 1 images through the model per explanation (at most the input's side) |
 | IMGCLF_SHUTDOWN_GRACE_S | 20 | on SIGTERM: seconds to finish accepted requests before the worker exits |
 """  # noqa: E501 - the settings table keeps one row per line
@@ -157,6 +159,8 @@ class Settings:
     keep_versions: int = 1
     shutdown_grace_s: float = 20.0
     explain_grid: int = 8
+    monitoring: bool = True
+    drift_window: int = 1000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -188,6 +192,8 @@ class Settings:
             keep_versions=_int("IMGCLF_KEEP_VERSIONS", cls.keep_versions, 1),
             shutdown_grace_s=_float("IMGCLF_SHUTDOWN_GRACE_S", cls.shutdown_grace_s, 0),
             explain_grid=_int("IMGCLF_EXPLAIN_GRID", cls.explain_grid, 2),
+            monitoring=_flag("IMGCLF_MONITORING", True),
+            drift_window=_int("IMGCLF_DRIFT_WINDOW", cls.drift_window, 10),
         )
 
     @property

@@ -15,6 +15,7 @@ import numpy as np
 from serving.core import explain, guards, inference, metrics
 from serving.core.batching import Batcher, check_deadline
 from serving.core.errors import ClientGone, Unavailable
+from serving.core.monitoring import Monitor
 from serving.core.repository import ModelRepository, ServedModel
 from serving.core.settings import Settings
 
@@ -26,6 +27,7 @@ class ServiceState:
         self.settings, self.repository = settings, repository
         self.executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="imgclf")
         self.batchers: dict[tuple[str, int], Batcher] = {}
+        self.monitors: dict[tuple[str, int], Monitor] = {}
         self.draining = False  # Set on SIGTERM: new work is refused, accepted work finishes.
         self._refreshing = asyncio.Lock()
 
@@ -36,6 +38,8 @@ class ServiceState:
         served = {(name, version) for name, versions in self.repository.models.items() for version in versions}
         for key in [key for key in self.batchers if key not in served]:
             del self.batchers[key]  # Requests still running on a retired version hold their own reference.
+        for key in [key for key in self.monitors if key not in served]:
+            del self.monitors[key]
         return changes
 
     async def poll_models(self) -> None:
@@ -59,6 +63,15 @@ class ServiceState:
             settings = self.settings
             self.batchers[key] = Batcher(model, self.executor, settings.max_batch, settings.queue_size, settings.queue_timeout_ms / 1000)
         return self.batchers[key]
+
+    def _observe(self, model: ServedModel, probabilities: np.ndarray) -> np.ndarray:
+        """Feeds the answer to the model version's `Monitor` (IMGCLF_MONITORING); returns it unchanged."""
+        if self.settings.monitoring:
+            key = (model.name, model.version)
+            if key not in self.monitors:
+                self.monitors[key] = Monitor(model.name, model.version, model.labels, model.card, self.settings.drift_window)
+            self.monitors[key].observe(probabilities)
+        return probabilities
 
     def _deadline(self) -> float:
         """The current request's deadline (`guards.DEADLINE`), else IMGCLF_REQUEST_TIMEOUT_S from now."""
@@ -120,7 +133,7 @@ class ServiceState:
             else:
                 pixels = await self._run(self._pixels, inference.image_pixels, blobs, model, deadline)
                 probabilities = await self._predict(batcher, pixels, deadline)
-            return probabilities
+            return self._observe(model, probabilities)
 
     async def _predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
         self._accept()
@@ -128,7 +141,7 @@ class ServiceState:
         batcher = self._batcher(model)
         with metrics.recorded(model.name, protocol, len(arrays)), batcher.admission():
             pixels = await self._run(self._pixels, inference.array_pixels, arrays, model, deadline)
-            return await self._predict(batcher, pixels, deadline)
+            return self._observe(model, await self._predict(batcher, pixels, deadline))
 
     async def explain(self, model: ServedModel, blob: bytes, class_index: int | None, protocol: str) -> dict:
         """Which cells of the image's model input ``class_index`` (default: the top class) depends

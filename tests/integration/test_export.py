@@ -122,6 +122,10 @@ def test_model_card_records_the_run_parity_and_checksums(task, smoke_runs):
     assert card["training"]["parameters"] == metrics["parameters"] and card["training"]["seconds"] == metrics["train_seconds"]
     assert "antialiased" in card["preprocessing"]["resize"] and "inside the model" in card["preprocessing"]["normalization"]
     assert {"tensorflow", "keras", "tf2onnx", "onnxruntime"} <= set(card["framework_versions"])
+    # The drift gauge's reference: the exported model's answers on every validation image of the run.
+    reference = card["reference"]
+    assert reference["images"] == metrics["validation_images"] == sum(reference["predicted_class_counts"]) == sum(reference["confidence_counts"])
+    assert len(reference["predicted_class_counts"]) == card["labels"]["count"]
     parity = card["parity"]
     assert parity["onnx_vs_keras"]["inputs"] >= 64 and parity["onnx_vs_keras"]["max_abs_difference"] <= 1e-4
     assert parity["onnx_vs_keras"]["top1_disagreements"] == 0

@@ -154,6 +154,7 @@ def build(run_dir: Path, run_config: dict, labels: dict, metrics: dict, name: st
         },
     )
     card["preprocessing"] = preprocessing
+    card["reference"] = _reference(run_config, size, data_dir, session)
     if int8:
         card["int8"] = _quantize(run_config, size, data_dir, scratch)
         chosen = card["int8"]
@@ -162,6 +163,27 @@ def build(run_dir: Path, run_config: dict, labels: dict, metrics: dict, name: st
         else:
             log.warning("int8: %s", chosen["reason"])
     return card
+
+
+def _reference(run_config: dict, size: tuple[int, int], data_dir: str | None, session) -> dict | None:
+    """What the server's drift gauge compares with: the exported ONNX model's predictions on the
+    run's validation images (`training.interface.monitoring`); None when the data is not at hand."""
+    import numpy as np
+
+    from training.data import Limits, load_dataset
+    from training.export import onnx_model
+    from training.export.parity import SAMPLE_COUNT
+    from training.interface import monitoring
+
+    task = run_config["task"]
+    try:
+        dataset = load_dataset(task["dataset"], data_dir or run_config.get("data_dir"), size, Limits(SAMPLE_COUNT, task.get("max_validation_images")))
+    except Exception as error:
+        log.warning("monitoring reference: dataset %s not at hand (%s); the server will not report drift for this model", task["dataset"], error)
+        return None
+    probabilities = onnx_model.run(session, dataset.validation.images.astype(np.float32))
+    log.info("monitoring reference: %d validation images' predictions", len(probabilities))
+    return monitoring.reference(probabilities, f"{task['dataset']} validation images")
 
 
 def _quantize(run_config: dict, size: tuple[int, int], data_dir: str | None, scratch: Path) -> dict:
