@@ -21,7 +21,7 @@ from concurrent.futures import Executor
 
 import numpy as np
 
-from serving.core import metrics
+from serving.core import metrics, statistics
 from serving.core.errors import DeadlineExceeded, Overloaded
 from serving.core.repository import ServedModel
 
@@ -36,7 +36,7 @@ class Batcher:
     def __init__(self, model: ServedModel, executor: Executor, max_images: int, queue_size: int = 64, queue_timeout: float = 5.0):
         self.model, self.executor, self.max_images = model, executor, max_images
         self.queue_size, self.queue_timeout = queue_size, queue_timeout
-        self.pending: list[tuple[np.ndarray, asyncio.Future, float, float | None]] = []
+        self.pending: list[tuple[np.ndarray, asyncio.Future, float, float | None, statistics.Timing | None]] = []
         self.admitted = 0
         self.running = False
         self.running_alone = False
@@ -63,6 +63,7 @@ class Batcher:
     def run_model(self, pixels: np.ndarray, alone: bool) -> np.ndarray:
         """Runs the model on ``pixels`` (on the calling thread), counting the images that reach it."""
         metrics.MODEL_IMAGES.labels(self.model.name).inc(len(pixels))
+        statistics.executed(self.model.name, self.model.version)
         return self.model.predict(pixels, alone)
 
     async def run_alone(self, function, *args):
@@ -74,9 +75,10 @@ class Batcher:
         finally:
             self.running_alone = False
 
-    async def predict(self, pixels: np.ndarray, deadline: float | None = None) -> np.ndarray:
+    async def predict(self, pixels: np.ndarray, deadline: float | None = None, timing: statistics.Timing | None = None) -> np.ndarray:
+        """Queues ``pixels`` for the next model call; ``timing`` gets the time queued and the model's run time."""
         future = asyncio.get_running_loop().create_future()
-        self.pending.append((pixels, future, time.monotonic(), deadline))
+        self.pending.append((pixels, future, time.monotonic(), deadline, timing))
         if not self.running:
             self.running = True
             asyncio.get_running_loop().create_task(self._drain())
@@ -105,13 +107,15 @@ class Batcher:
             return False
         return True
 
-    def _take(self) -> list[tuple[np.ndarray, asyncio.Future]]:
+    def _take(self) -> list[tuple[np.ndarray, asyncio.Future, statistics.Timing | None]]:
         taken, images = [], 0
         while self.pending and (not taken or images + len(self.pending[0][0]) <= self.max_images):
-            pixels, future, queued_at, deadline = self.pending.pop(0)
+            pixels, future, queued_at, deadline, timing = self.pending.pop(0)
             if self._admissible(future, queued_at, deadline):
                 images += len(pixels)
-                taken.append((pixels, future))
+                if timing is not None:
+                    timing.queue += time.monotonic() - queued_at
+                taken.append((pixels, future, timing))
         return taken
 
     async def _drain(self) -> None:
@@ -123,15 +127,21 @@ class Batcher:
                     continue
                 # A lone request (nothing else queued) may use every core; a batch runs on one.
                 alone = len(batch) == 1 and not self.pending
+                started = time.perf_counter()
                 try:
-                    probabilities = await loop.run_in_executor(self.executor, self.run_model, np.concatenate([pixels for pixels, _ in batch]), alone)
+                    probabilities = await loop.run_in_executor(
+                        self.executor, self.run_model, np.concatenate([pixels for pixels, _, _ in batch]), alone
+                    )
                 except Exception as error:  # Every request of the batch gets the model's error.
-                    for _, future in batch:
+                    for _, future, _ in batch:
                         if not future.done():
                             future.set_exception(error)
                     continue
+                ran = time.perf_counter() - started
                 start = 0
-                for pixels, future in batch:
+                for pixels, future, timing in batch:
+                    if timing is not None:
+                        timing.compute_infer += ran
                     if not future.done():
                         future.set_result(probabilities[start : start + len(pixels)])
                     start += len(pixels)

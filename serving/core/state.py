@@ -5,6 +5,7 @@ it to both front doors: the HTTP app (`serving.http.common.install`) and the gRP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -12,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from serving.core import explain, guards, inference, metrics
+from serving.core import explain, guards, inference, metrics, statistics
 from serving.core.batching import Batcher, check_deadline
 from serving.core.errors import ClientGone, Unavailable
 from serving.core.monitoring import Monitor
@@ -64,14 +65,27 @@ class ServiceState:
             self.batchers[key] = Batcher(model, self.executor, settings.max_batch, settings.queue_size, settings.queue_timeout_ms / 1000)
         return self.batchers[key]
 
-    def _observe(self, model: ServedModel, probabilities: np.ndarray) -> np.ndarray:
+    def _observe(self, model: ServedModel, probabilities: np.ndarray, timing: statistics.Timing) -> np.ndarray:
         """Feeds the answer to the model version's `Monitor` (IMGCLF_MONITORING); returns it unchanged."""
+        started = time.perf_counter()
         if self.settings.monitoring:
             key = (model.name, model.version)
             if key not in self.monitors:
                 self.monitors[key] = Monitor(model.name, model.version, model.labels, model.card, self.settings.drift_window)
             self.monitors[key].observe(probabilities)
+        timing.compute_output += time.perf_counter() - started
         return probabilities
+
+    @contextlib.contextmanager
+    def _statistics(self, model: ServedModel, images: int):
+        """Times a request for the statistics extension (`serving.core.statistics`): success or fail, and its phases."""
+        timing, started = statistics.Timing(), time.perf_counter()
+        try:
+            yield timing
+        except BaseException:
+            statistics.record(model.name, model.version, False, time.perf_counter() - started, images, timing)
+            raise
+        statistics.record(model.name, model.version, True, time.perf_counter() - started, images, timing)
 
     def _deadline(self) -> float:
         """The current request's deadline (`guards.DEADLINE`), else IMGCLF_REQUEST_TIMEOUT_S from now."""
@@ -99,18 +113,32 @@ class ServiceState:
             raise error
         return work.result()
 
-    async def _predict(self, batcher: Batcher, pixels: np.ndarray, deadline: float | None) -> np.ndarray:
+    async def _predict(self, batcher: Batcher, pixels: np.ndarray, deadline: float | None, timing: statistics.Timing | None = None) -> np.ndarray:
         if not self.settings.batching:
             check_deadline(deadline)
-            return await self._run(batcher.run_model, pixels, False)
-        return await batcher.predict(pixels, deadline)
+            started = time.perf_counter()
+            probabilities = await self._run(batcher.run_model, pixels, False)
+            if timing is not None:
+                timing.compute_infer += time.perf_counter() - started
+            return probabilities
+        return await batcher.predict(pixels, deadline, timing)
 
-    def _pixels(self, function, items: list, model: ServedModel, deadline: float | None) -> np.ndarray:
+    def _pixels(self, function, items: list, model: ServedModel, deadline: float | None, timing: statistics.Timing | None = None) -> np.ndarray:
         check_deadline(deadline, "before its images were decoded")
-        return function(items, model, self.settings)
+        started = time.perf_counter()
+        pixels = function(items, model, self.settings)
+        if timing is not None:
+            timing.compute_input += time.perf_counter() - started
+        return pixels
 
-    def _decode_and_predict(self, blobs: list[bytes], model: ServedModel, batcher: Batcher, deadline: float | None) -> np.ndarray:
-        return batcher.run_model(self._pixels(inference.image_pixels, blobs, model, deadline), True)
+    def _decode_and_predict(
+        self, blobs: list[bytes], model: ServedModel, batcher: Batcher, deadline: float | None, timing: statistics.Timing
+    ) -> np.ndarray:
+        pixels = self._pixels(inference.image_pixels, blobs, model, deadline, timing)
+        started = time.perf_counter()
+        probabilities = batcher.run_model(pixels, True)
+        timing.compute_infer += time.perf_counter() - started
+        return probabilities
 
     async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
         return inference.top_classes(await self.predict_images(model, blobs, protocol), model, top_k)
@@ -126,22 +154,22 @@ class ServiceState:
         self._accept()
         deadline = self._deadline()
         batcher = self._batcher(model)
-        with metrics.recorded(model.name, protocol, len(blobs)), batcher.admission():
+        with metrics.recorded(model.name, protocol, len(blobs)), self._statistics(model, len(blobs)) as timing, batcher.admission():
             if self.settings.batching and batcher.idle:
                 # The model is idle: decode and run in one trip to the thread pool, on every core.
-                probabilities = await batcher.run_alone(self._decode_and_predict, blobs, model, batcher, deadline)
+                probabilities = await batcher.run_alone(self._decode_and_predict, blobs, model, batcher, deadline, timing)
             else:
-                pixels = await self._run(self._pixels, inference.image_pixels, blobs, model, deadline)
-                probabilities = await self._predict(batcher, pixels, deadline)
-            return self._observe(model, probabilities)
+                pixels = await self._run(self._pixels, inference.image_pixels, blobs, model, deadline, timing)
+                probabilities = await self._predict(batcher, pixels, deadline, timing)
+            return self._observe(model, probabilities, timing)
 
     async def _predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
         self._accept()
         deadline = self._deadline()
         batcher = self._batcher(model)
-        with metrics.recorded(model.name, protocol, len(arrays)), batcher.admission():
-            pixels = await self._run(self._pixels, inference.array_pixels, arrays, model, deadline)
-            return self._observe(model, await self._predict(batcher, pixels, deadline))
+        with metrics.recorded(model.name, protocol, len(arrays)), self._statistics(model, len(arrays)) as timing, batcher.admission():
+            pixels = await self._run(self._pixels, inference.array_pixels, arrays, model, deadline, timing)
+            return self._observe(model, await self._predict(batcher, pixels, deadline, timing), timing)
 
     async def explain(self, model: ServedModel, blob: bytes, class_index: int | None, protocol: str) -> dict:
         """Which cells of the image's model input ``class_index`` (default: the top class) depends

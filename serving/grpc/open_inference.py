@@ -101,6 +101,13 @@ class InferenceService:
         metadata = open_inference.model_metadata(self.state.repository, model)
         return json_format.ParseDict(metadata, message("inference.ModelMetadataResponse")())
 
+    async def ModelStatistics(self, request, context):
+        try:
+            answer = open_inference.model_statistics(self.state.repository, request.name or None, request.version or None)
+        except ServingError as error:
+            await abort(context, error)
+        return json_format.ParseDict(answer, message("inference.ModelStatisticsResponse")())
+
     async def ModelInfer(self, request, context):
         return await answer(self._infer(request), context, request.model_name, PROTOCOL)
 
@@ -122,7 +129,7 @@ class InferenceService:
 
 def add_to_server(state: ServiceState, server: grpc.aio.Server) -> tuple[str, ...]:
     service = InferenceService(state)
-    methods = ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer")
+    methods = ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer", "ModelStatistics")
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(parsing(getattr(service, name), message(f"inference.{name}Request")), response_serializer=serialize)
         for name in methods

@@ -12,7 +12,8 @@ mounts at / (beside its own /healthz, /livez, /readyz and /metrics).
     TensorFlow Serving's REST API (tf_serving.py):
     POST /v1/models/{name}[/versions/{v}]:predict, GET /v1/models/{name}[/versions/{v}][/metadata]
     The Open Inference Protocol v2 (KServe, Triton; open_inference.py):
-    GET /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready], POST .../infer
+    GET /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready], POST .../infer,
+    GET /v2/models[/{name}[/versions/{v}]]/stats (the statistics extension)
     GET  /openapi.json      all of the above as an OpenAPI 3.1 document (openapi.py); /docs renders it
 
 Every handler takes ``(request, state)``. `guarded` routes check the API token and set the
@@ -35,6 +36,7 @@ def _v2_model_routes(prefix: str) -> list[Route]:
     return [
         Route(prefix, guarded(open_inference.model_metadata, V2), methods=["GET"]),
         Route(f"{prefix}/ready", guarded(open_inference.model_ready, V2), methods=["GET"]),
+        Route(f"{prefix}/stats", guarded(open_inference.model_statistics, V2), methods=["GET"]),
         Route(f"{prefix}/infer", guarded(open_inference.infer, V2), methods=["POST"]),
     ]
 
@@ -53,6 +55,7 @@ app = Starlette(
         Route("/v2", guarded(open_inference.server_metadata, V2), methods=["GET"]),
         Route("/v2/health/live", open_route(open_inference.live), methods=["GET"]),
         Route("/v2/health/ready", open_route(open_inference.ready), methods=["GET"]),
+        Route("/v2/models/stats", guarded(open_inference.model_statistics, V2), methods=["GET"]),
         *_v2_model_routes("/v2/models/{name}"),
         *_v2_model_routes("/v2/models/{name}/versions/{version}"),
         Route("/openapi.json", open_route(openapi.openapi_json), methods=["GET"]),

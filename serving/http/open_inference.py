@@ -156,6 +156,12 @@ async def model_metadata(request: Request, state: ServiceState) -> JSONResponse:
     return JSONResponse(open_inference.model_metadata(state.repository, _model(request, state)))
 
 
+async def model_statistics(request: Request, state: ServiceState) -> JSONResponse:
+    """The statistics extension: ``GET /v2/models/stats``, ``/v2/models/{name}/stats``, ``.../versions/{v}/stats``."""
+    name = request.path_params.get("name")
+    return JSONResponse(open_inference.model_statistics(state.repository, name, request.path_params.get("version")))
+
+
 async def model_ready(request: Request, state: ServiceState) -> JSONResponse:
     model = _model(request, state)
     return JSONResponse({"name": model.name, "version": str(model.version), "ready": True})

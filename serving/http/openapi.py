@@ -133,11 +133,20 @@ def _v2_paths() -> dict:
             },
         }
     }
+    paths["/v2/models/stats"] = {"get": _operation("Inference statistics of every served model", tag, _responses(_json(_ref("V2Statistics")), "401"))}
     for prefix, parameters in (("/v2/models/{name}", [NAME]), ("/v2/models/{name}/versions/{version}", [NAME, VERSION])):
         metadata = _responses(_json(_ref("V2ModelMetadata")), "400", "401", "404")
         paths[prefix] = {"get": _operation("Model metadata", tag, metadata, parameters=parameters)}
         model_ready = {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "ready": {"type": "boolean"}}}
         paths[f"{prefix}/ready"] = {"get": _operation("Model ready", tag, _responses(_json(model_ready), "400", "401", "404"), parameters=parameters)}
+        paths[f"{prefix}/stats"] = {
+            "get": _operation(
+                "Inference statistics (the statistics extension)",
+                tag,
+                _responses(_json(_ref("V2Statistics")), "400", "401", "404"),
+                parameters=parameters,
+            )
+        }
         infer_responses = _responses({**_json(_ref("V2InferResponse")), **binary_response}, "400", "401", "404", "413", "503", "504")
         paths[f"{prefix}/infer"] = {
             "post": _operation("Inference", tag, infer_responses, parameters=[*parameters, length], requestBody=copy.deepcopy(infer_body))

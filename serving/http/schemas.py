@@ -225,6 +225,36 @@ class V2TensorMetadata(BaseModel):
     shape: list[int]
 
 
+class V2Duration(BaseModel):
+    count: int
+    ns: int
+
+
+class V2InferStatistics(BaseModel):
+    success: V2Duration
+    fail: V2Duration
+    queue: V2Duration
+    compute_input: V2Duration
+    compute_infer: V2Duration
+    compute_output: V2Duration
+    cache_hit: V2Duration
+    cache_miss: V2Duration
+
+
+class V2ModelStatistics(BaseModel):
+    name: str
+    version: str
+    last_inference: int = Field(description="milliseconds since the epoch; 0: never")
+    inference_count: int
+    execution_count: int
+    inference_stats: V2InferStatistics
+    batch_stats: list[dict]
+
+
+class V2Statistics(BaseModel):
+    model_stats: list[V2ModelStatistics]
+
+
 class V2ModelMetadata(BaseModel):
     name: str
     versions: list[str]
@@ -253,6 +283,7 @@ MODELS = (
     V2InferResponse,
     V2ServerMetadata,
     V2ModelMetadata,
+    V2Statistics,
 )
 
 

@@ -31,7 +31,7 @@ IMAGES = "images"
 INPUTS = (IMAGES, INPUT_NAME)
 PIXEL_DATATYPES = ("UINT8", "FP32")
 CLASSIFICATION = "classification"
-EXTENSIONS = ("classification", "binary_tensor_data")
+EXTENSIONS = ("classification", "binary_tensor_data", "statistics")
 SERVER_NAME = "imgclf"
 # The protocol's datatypes and their little-endian numpy types (BYTES: object, length-prefixed).
 DATATYPES = {
@@ -206,6 +206,22 @@ def package_version() -> str:
 
 def server_metadata() -> dict:
     return {"name": SERVER_NAME, "version": package_version(), "extensions": list(EXTENSIONS)}
+
+
+def model_statistics(repository: ModelRepository, name: str | None, version: str | None) -> dict:
+    """The statistics extension's answer: every served version of ``name`` (or of every model when
+    None), or only ``version``; an unknown model or version is `ModelNotFound`."""
+    from serving.core import statistics
+
+    if name is None:
+        chosen = [(model, number) for model, versions in sorted(repository.models.items()) for number in sorted(versions)]
+    elif version:
+        served = repository.get(name, version)
+        chosen = [(served.name, served.version)]
+    else:
+        repository.get(name)
+        chosen = [(name, number) for number in sorted(repository.models[name])]
+    return {"model_stats": statistics.model_statistics(chosen)}
 
 
 def model_metadata(repository: ModelRepository, model: ServedModel) -> dict:

@@ -67,7 +67,7 @@ def test_health_and_metadata(outcome, flavour):
     got = outcome[0][flavour]
     assert got["live"] is True and got["ready"] is True and got["model_ready"] is True
     assert got["server_metadata"]["name"] == "imgclf"
-    assert {"classification", "binary_tensor_data"} <= set(got["server_metadata"]["extensions"])
+    assert {"classification", "binary_tensor_data", "statistics"} <= set(got["server_metadata"]["extensions"])
     metadata = got["model_metadata"]
     assert metadata["name"] == MODEL and metadata["versions"] == ["1"]
     inputs = {tensor["name"]: (tensor["datatype"], [int(size) for size in tensor["shape"]]) for tensor in metadata["inputs"]}
@@ -104,3 +104,17 @@ def test_a_bad_request_raises_the_servers_message(outcome, flavour):
     error = outcome[0][flavour]["unknown_model_error"]
     assert "model 'no-such-model' is not served" in error["message"]
     assert error["status"] in ("404", "StatusCode.NOT_FOUND")
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_get_inference_statistics_works_unchanged(outcome, flavour):
+    got = outcome[0][flavour]["statistics"]
+    (stats,) = got["model_stats"]
+    assert (stats["name"], stats["version"]) == (MODEL, "1")
+    # Every flavour made its infer calls before asking: the counts include them (protobuf's JSON gives uint64 as strings).
+    success = stats["inference_stats"]["success"]
+    assert int(success["count"]) >= 8 and int(success["ns"]) > 0
+    assert int(stats["inference_count"]) >= int(success["count"]) and int(stats["execution_count"]) >= 1
+    assert int(stats["last_inference"]) > 1.6e12
+    if "statistics_all" in outcome[0][flavour]:
+        assert MODEL in [entry["name"] for entry in outcome[0][flavour]["statistics_all"]["model_stats"]]

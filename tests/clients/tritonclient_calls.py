@@ -84,6 +84,9 @@ def sync(client_module, url: str, model: str, images, pixels, grpc: bool) -> dic
         out[f"{name}_id"] = result.get_response()["id"] if not grpc else result.get_response().id
     inputs, outputs = requests(client_module, images, pixels, grpc)["images"]
     check_errors(out, lambda: client.infer("no-such-model", inputs, outputs=outputs))
+    # The statistics extension, after this client's calls: one model, and every model.
+    out["statistics"] = _plain(client.get_inference_statistics(model))
+    out["statistics_all"] = _plain(client.get_inference_statistics())
     client.close()
     return out
 
@@ -101,6 +104,7 @@ async def in_aio(client_module, url: str, model: str, images, pixels, grpc: bool
         result = await client.infer(model, inputs, outputs=outputs, request_id=f"{name}-1")
         out[name] = decode(result)
         out[f"{name}_id"] = result.get_response()["id"] if not grpc else result.get_response().id
+    out["statistics"] = _plain(await client.get_inference_statistics(model))
     await client.close()
     return out
 

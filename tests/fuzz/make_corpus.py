@@ -122,6 +122,7 @@ def protobuf_seeds(png: bytes, pixels: list) -> dict[str, bytes]:
         "/inference.GRPCInferenceService/ModelInfer": [infer, raw_infer],
         "/inference.GRPCInferenceService/ModelMetadata": [message("inference.ModelMetadataRequest")(name="tiny")],
         "/inference.GRPCInferenceService/ModelReady": [message("inference.ModelReadyRequest")(name="tiny")],
+        "/inference.GRPCInferenceService/ModelStatistics": [message("inference.ModelStatisticsRequest")(name="tiny")],
     }
     seeds = {}
     for index, (name, _) in enumerate(_grpc_methods()):

@@ -79,7 +79,7 @@ def test_health_and_metadata_over_http(http):
     assert http.get("/v2/health/live").json() == {"live": True}
     assert http.get("/v2/health/ready").json() == {"ready": True}
     server = http.get("/v2").json()
-    assert server["name"] == "imgclf" and set(server["extensions"]) == {"classification", "binary_tensor_data"}
+    assert server["name"] == "imgclf" and set(server["extensions"]) == {"classification", "binary_tensor_data", "statistics"}
     metadata = http.get("/v2/models/tiny").json()
     assert metadata == http.get("/v2/models/tiny/versions/1").json()
     assert metadata == {
