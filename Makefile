@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export IMGCLF_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv tritonclient-venv serving-requirements demo examples serve browser lint test bench load-tools soak fuzz clean
+.PHONY: venv tritonclient-venv serving-requirements demo examples serve browser monitoring-tools lint test bench load-tools soak fuzz clean
 
 venv: $(VENV)/.installed
 
@@ -71,7 +71,11 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: venv tritonclient-venv browser lint
+# promtool (Debian's prometheus package) checks and unit-tests deploy/monitoring/alerts.yaml in the suite.
+monitoring-tools:
+	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
+
+test: venv tritonclient-venv browser monitoring-tools lint
 	$(BIN)/python -m pytest
 
 load-tools:

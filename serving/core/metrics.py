@@ -33,6 +33,19 @@ DROPPED = Counter("imgclf_dropped", "Queued work dropped before it reached the m
 MODEL_LOADS = Counter("imgclf_model_loads", "Model versions loaded (or refused) while serving", ["model", "outcome"])
 
 
+DROP_REASONS = ("cancelled", "deadline", "queue_timeout")
+
+
+def initialise(model: str) -> None:
+    """Creates a served model's event counters at 0, so that they are on /metrics (and rate() over
+    them works) before the first overload, drop or reload."""
+    OVERLOADED.labels(model)
+    for reason in DROP_REASONS:
+        DROPPED.labels(model, reason)
+    for outcome in ("loaded", "refused"):
+        MODEL_LOADS.labels(model, outcome)
+
+
 def outcome(error: BaseException) -> str:
     if isinstance(error, asyncio.CancelledError):  # The client went away (or its deadline passed).
         return "cancelled"

@@ -31,6 +31,14 @@ class ServiceState:
         self.monitors: dict[tuple[str, int], Monitor] = {}
         self.draining = False  # Set on SIGTERM: new work is refused, accepted work finishes.
         self._refreshing = asyncio.Lock()
+        self._watch_served()
+
+    def _watch_served(self) -> None:
+        """Each served model's counters at 0 and each version's `Monitor` (its drift threshold on /metrics) from the start."""
+        for name, versions in self.repository.models.items():
+            metrics.initialise(name)
+            for model in versions.values():
+                self._monitor(model)
 
     async def refresh_models(self) -> list[str]:
         """Picks up new versions from the model store now (see `ModelRepository.refresh`)."""
@@ -41,6 +49,7 @@ class ServiceState:
             del self.batchers[key]  # Requests still running on a retired version hold their own reference.
         for key in [key for key in self.monitors if key not in served]:
             del self.monitors[key]
+        self._watch_served()
         return changes
 
     async def poll_models(self) -> None:
@@ -68,13 +77,19 @@ class ServiceState:
     def _observe(self, model: ServedModel, probabilities: np.ndarray, timing: statistics.Timing) -> np.ndarray:
         """Feeds the answer to the model version's `Monitor` (IMGCLF_MONITORING); returns it unchanged."""
         started = time.perf_counter()
-        if self.settings.monitoring:
-            key = (model.name, model.version)
-            if key not in self.monitors:
-                self.monitors[key] = Monitor(model.name, model.version, model.labels, model.card, self.settings.drift_window)
-            self.monitors[key].observe(probabilities)
+        monitor = self._monitor(model)
+        if monitor is not None:
+            monitor.observe(probabilities)
         timing.compute_output += time.perf_counter() - started
         return probabilities
+
+    def _monitor(self, model: ServedModel) -> Monitor | None:
+        if not self.settings.monitoring:
+            return None
+        key = (model.name, model.version)
+        if key not in self.monitors:
+            self.monitors[key] = Monitor(model.name, model.version, model.labels, model.card, self.settings.drift_window)
+        return self.monitors[key]
 
     @contextlib.contextmanager
     def _statistics(self, model: ServedModel, images: int):
