@@ -36,6 +36,18 @@ class PayloadTooLarge(ServingError):
     meaning = "Over a limit (body size, batch size, image pixels)"
 
 
+class InsufficientStorage(ServingError):
+    """The feedback folder's disk quota would be passed (IMGCLF_FEEDBACK_QUOTA_BYTES): nothing was stored."""
+
+    http_status, grpc_code = 507, grpc.StatusCode.RESOURCE_EXHAUSTED
+    meaning = "The feedback folder is full: its quota is named"
+
+
+class FeedbackDisabled(ServingError):
+    http_status, grpc_code = 501, grpc.StatusCode.UNIMPLEMENTED
+    meaning = "Feedback is off (IMGCLF_FEEDBACK_ROOT is not set)"
+
+
 class Unavailable(ServingError):
     http_status, grpc_code = 503, grpc.StatusCode.UNAVAILABLE
     meaning = "Loading or shutting down"

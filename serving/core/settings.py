@@ -30,6 +30,13 @@ This table is the one list of them; docs/settings.md's copy is checked against i
 | IMGCLF_KEEP_VERSIONS | 1 | versions kept addressable per model served by name: the newest N (TensorFlow Serving's ``latest`` policy); ``name:version`` entries are pinned |
 | IMGCLF_MONITORING | 1 | watch every prediction: top-1 confidence and class counts, and the drift of the last IMGCLF_DRIFT_WINDOW predictions from the model card's reference, on /metrics (0: off) |
 | IMGCLF_DRIFT_WINDOW | 1000 | predictions per model version and worker that the drift gauge compares with the reference |
+| IMGCLF_FEEDBACK_ROOT | (none) | the folder where POST /feedback and the Feedback RPC store corrected images (``<label>/<sha256>.<ext>``, read by ``train --dataset folder``) and their log; unset, feedback is refused |
+| IMGCLF_FEEDBACK_MAX_IMAGE_BYTES | 4194304 | the largest image feedback stores (4 MiB) |
+| IMGCLF_FEEDBACK_QUOTA_BYTES | 1073741824 | the most bytes the feedback folder may hold (1 GiB); past it feedback is refused with 507 / RESOURCE_EXHAUSTED |
+| IMGCLF_FEEDBACK_KEEP | 256 | with feedback on: recent classify requests per worker whose images are kept, so that feedback can name their ``request_id`` |
+| IMGCLF_FEEDBACK_KEEP_S | 600 | how long (seconds) those images are kept |
+| IMGCLF_COLLECT_BELOW | 0 | with feedback on: classified images whose top-1 probability is below this go to ``FEEDBACK_ROOT/_unlabelled/`` for later labelling (0: never) |
+| IMGCLF_COLLECT_FRACTION | 0.1 | the share of those images kept (chosen by the image's hash, so the same image is always kept or never) |
 | IMGCLF_EXPLAIN_GRID | 8 | explanations occlude a grid of N x N cells of the model's input, one at a time: N * N + 1 images through the model per explanation (at most the input's side) |
 | IMGCLF_SHUTDOWN_GRACE_S | 20 | on SIGTERM: seconds to finish accepted requests before the worker exits |
 """  # noqa: E501 - the settings table keeps one row per line
@@ -126,6 +133,27 @@ def _tensorflow_models() -> tuple[str, ...]:
     return models
 
 
+def _fraction(name: str, default: float) -> float:
+    value = _float(name, default, 0)
+    if value > 1:
+        raise ValueError(f"{name} must be between 0 and 1, got {value}")
+    return value
+
+
+def _feedback_root() -> str | None:
+    """IMGCLF_FEEDBACK_ROOT: a folder that exists or can be made, and that this process can write."""
+    path = os.environ.get("IMGCLF_FEEDBACK_ROOT") or None
+    if path is None:
+        return None
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"IMGCLF_FEEDBACK_ROOT {path!r} cannot be made: {error.strerror}") from None
+    if not os.path.isdir(path) or not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"IMGCLF_FEEDBACK_ROOT {path!r} is not a folder this server can write")
+    return path
+
+
 def _list(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
@@ -161,6 +189,13 @@ class Settings:
     explain_grid: int = 8
     monitoring: bool = True
     drift_window: int = 1000
+    feedback_root: str | None = None
+    feedback_max_image_bytes: int = 4 * 1024 * 1024
+    feedback_quota_bytes: int = 1024 * 1024 * 1024
+    feedback_keep: int = 256
+    feedback_keep_s: float = 600.0
+    collect_below: float = 0.0
+    collect_fraction: float = 0.1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -194,6 +229,13 @@ class Settings:
             explain_grid=_int("IMGCLF_EXPLAIN_GRID", cls.explain_grid, 2),
             monitoring=_flag("IMGCLF_MONITORING", True),
             drift_window=_int("IMGCLF_DRIFT_WINDOW", cls.drift_window, 10),
+            feedback_root=_feedback_root(),
+            feedback_max_image_bytes=_int("IMGCLF_FEEDBACK_MAX_IMAGE_BYTES", cls.feedback_max_image_bytes, 1),
+            feedback_quota_bytes=_int("IMGCLF_FEEDBACK_QUOTA_BYTES", cls.feedback_quota_bytes, 1),
+            feedback_keep=_int("IMGCLF_FEEDBACK_KEEP", cls.feedback_keep, 0),
+            feedback_keep_s=_float("IMGCLF_FEEDBACK_KEEP_S", cls.feedback_keep_s, 0),
+            collect_below=_fraction("IMGCLF_COLLECT_BELOW", cls.collect_below),
+            collect_fraction=_fraction("IMGCLF_COLLECT_FRACTION", cls.collect_fraction),
         )
 
     @property

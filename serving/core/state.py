@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import time
@@ -15,7 +16,8 @@ import numpy as np
 
 from serving.core import explain, guards, inference, metrics, statistics
 from serving.core.batching import Batcher, check_deadline
-from serving.core.errors import ClientGone, Unavailable
+from serving.core.errors import ClientGone, FeedbackDisabled, InvalidInput, Unavailable
+from serving.core.feedback import UNLABELLED, FeedbackStore, RecentPredictions
 from serving.core.monitoring import Monitor
 from serving.core.repository import ModelRepository, ServedModel
 from serving.core.settings import Settings
@@ -31,6 +33,11 @@ class ServiceState:
         self.monitors: dict[tuple[str, int], Monitor] = {}
         self.draining = False  # Set on SIGTERM: new work is refused, accepted work finishes.
         self._refreshing = asyncio.Lock()
+        self.feedback: FeedbackStore | None = None
+        self.recent: RecentPredictions | None = None
+        if settings.feedback_root:
+            self.feedback = FeedbackStore(settings.feedback_root, settings.feedback_max_image_bytes, settings.feedback_quota_bytes)
+            self.recent = RecentPredictions(settings.feedback_keep, settings.feedback_keep_s) if settings.feedback_keep else None
         self._watch_served()
 
     def _watch_served(self) -> None:
@@ -158,14 +165,15 @@ class ServiceState:
     async def classify(self, model: ServedModel, blobs: list[bytes], top_k: int, protocol: str) -> list[list[dict]]:
         return inference.top_classes(await self.predict_images(model, blobs, protocol), model, top_k)
 
-    async def predict_images(self, model: ServedModel, blobs: list[bytes], protocol: str) -> np.ndarray:
-        """Every class's probability for each encoded image (decoded and resized as training did)."""
-        return await self._watched(self._predict_images(model, blobs, protocol))
+    async def predict_images(self, model: ServedModel, blobs: list[bytes], protocol: str, observe: bool = True) -> np.ndarray:
+        """Every class's probability for each encoded image (decoded and resized as training did);
+        ``observe=False`` keeps the answers out of the prediction monitoring (feedback's own runs)."""
+        return await self._watched(self._predict_images(model, blobs, protocol, observe))
 
     async def predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
         return await self._watched(self._predict_arrays(model, arrays, protocol))
 
-    async def _predict_images(self, model: ServedModel, blobs: list[bytes], protocol: str) -> np.ndarray:
+    async def _predict_images(self, model: ServedModel, blobs: list[bytes], protocol: str, observe: bool = True) -> np.ndarray:
         self._accept()
         deadline = self._deadline()
         batcher = self._batcher(model)
@@ -176,6 +184,9 @@ class ServiceState:
             else:
                 pixels = await self._run(self._pixels, inference.image_pixels, blobs, model, deadline, timing)
                 probabilities = await self._predict(batcher, pixels, deadline, timing)
+            if not observe:
+                return probabilities
+            self._collect(model, blobs, probabilities)
             return self._observe(model, probabilities, timing)
 
     async def _predict_arrays(self, model: ServedModel, arrays: list, protocol: str) -> np.ndarray:
@@ -214,3 +225,61 @@ class ServiceState:
             "informative": informative,
             "method": method.describe(),
         }
+
+    def remember(self, model: ServedModel, blobs: list[bytes], probabilities: np.ndarray) -> str | None:
+        """With feedback on: keeps a classify request's images and answers; returns the request_id that feedback may name."""
+        if self.recent is None:
+            return None
+        top = probabilities.argmax(axis=1)
+        return self.recent.add(model.name, model.version, [(blob, model.labels[i], float(row[i])) for blob, i, row in zip(blobs, top, probabilities)])
+
+    def _collect(self, model: ServedModel, blobs: list[bytes], probabilities: np.ndarray) -> None:
+        """IMGCLF_COLLECT_BELOW: a share of the images answered with low confidence, to `UNLABELLED` (in the background)."""
+        settings = self.settings
+        if self.feedback is None or settings.collect_below <= 0:
+            return
+        for blob, row in zip(blobs, probabilities):
+            if row.max() < settings.collect_below and int(hashlib.sha256(blob).hexdigest()[:8], 16) < settings.collect_fraction * 2**32:
+                future = self.executor.submit(self.feedback.store, blob, UNLABELLED)
+                future.add_done_callback(_log_collect_failure)
+
+    async def give_feedback(
+        self, model: ServedModel | None, label: str, protocol: str, blob: bytes | None = None, request_id: str | None = None, index: int = 0
+    ) -> dict:
+        """Stores an image with its correct ``label`` (one of ``model``'s class ids), sent itself or
+        named by the ``request_id`` of a recent classify request, and logs it with the model's answer."""
+        if self.feedback is None:
+            raise FeedbackDisabled(
+                "feedback is off on this server: set IMGCLF_FEEDBACK_ROOT to a writable folder (a volume shared by the pods) "
+                "to store corrected images there"
+            )
+        self._accept()
+        source = "request_id" if request_id else "image"
+        if request_id:
+            if self.recent is None:
+                raise InvalidInput("this server keeps no recent predictions (IMGCLF_FEEDBACK_KEEP=0); send the image itself")
+            # The model version that answered the request (or, retired since, its name's latest).
+            name, version, blob, predicted, score = self.recent.get(request_id, index)
+            model = self.repository.models.get(name, {}).get(version) or self.repository.get(name)
+        if model is None:
+            raise InvalidInput("name the model, or the request_id of a recent classify request")
+        if label not in model.labels:
+            shown = ", ".join(model.labels[:5]) + (", ..." if model.num_classes > 5 else "")
+            raise InvalidInput(f"label {label!r} is not one of the {model.num_classes} class ids of {model.name} ({shown})")
+        if blob is None:
+            raise InvalidInput("send the image, or the request_id of a recent classify request")
+        if not request_id:
+            self.feedback.check_size(blob)
+            probabilities = (await self.predict_images(model, [blob], protocol, observe=False))[0]
+            top = int(probabilities.argmax())
+            predicted, score = model.labels[top], float(probabilities[top])
+        stored, digest, duplicate = await self._run(self.feedback.store, blob, label)
+        entry = {"model": model.name, "version": model.version, "predicted": predicted, "score": round(score, 6), "label": label}
+        await self._run(self.feedback.log, {**entry, "file": stored, "sha256": digest, "source": source, "duplicate": duplicate})
+        return {**entry, "stored": stored, "sha256": digest, "duplicate": duplicate}
+
+
+def _log_collect_failure(future) -> None:
+    error = future.exception()
+    if error is not None:
+        log.warning("a low-confidence image was not collected: %s", getattr(error, "message", error))

@@ -77,11 +77,14 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
     async def _classify(self, request: pb.ClassifyRequest) -> pb.ClassifyResponse:
         model = self._model(request.model_spec)
         top_k = inference.check_top_k(request.top_k or None, model, self.state.settings)
-        top = inference.top_classes(await self._probabilities(model, request), model, top_k)
+        probabilities = await self._probabilities(model, request)
+        top = inference.top_classes(probabilities, model, top_k)
+        kept = self.state.remember(model, list(request.images), probabilities) if request.images else None
         return pb.ClassifyResponse(
             model_spec=pb.ModelSpec(name=model.name, version=model.version),
             request_id=request.request_id,
             results=[pb.ImageClassifications(classes=[pb.Classification(**entry) for entry in image]) for image in top],
+            server_request_id=kept or "",
         )
 
     async def Classify(self, request, context):
@@ -134,6 +137,29 @@ class ClassifierServicer(pb_grpc.ClassifierServiceServicer):
             request_id=request.request_id,
         )
 
+    async def _feedback(self, request: pb.FeedbackRequest) -> pb.FeedbackResponse:
+        if request.image and request.request_id:
+            raise InvalidInput("send either the image or the request_id of the request that classified it, not both")
+        if not request.label:
+            raise InvalidInput("feedback needs label: the correct class id, one of the model's labels")
+        spec = request.model_spec
+        model = self._model(spec) if spec.name or spec.version or not request.request_id else None
+        result = await self.state.give_feedback(
+            model, request.label, PROTOCOL, blob=request.image or None, request_id=request.request_id or None, index=request.index
+        )
+        return pb.FeedbackResponse(
+            model_spec=pb.ModelSpec(name=result["model"], version=result["version"]),
+            stored=result["stored"],
+            sha256=result["sha256"],
+            label=result["label"],
+            predicted=result["predicted"],
+            score=result["score"],
+            duplicate=result["duplicate"],
+        )
+
+    async def Feedback(self, request, context):
+        return await answer(self._feedback(request), context, request.model_spec.name, PROTOCOL)
+
     async def Explain(self, request, context):
         return await answer(self._explain(request), context, request.model_spec.name, PROTOCOL)
 
@@ -162,6 +188,7 @@ def add_to_server(state: ServiceState, server: grpc.aio.Server) -> None:
         "ListModels": grpc.unary_unary_rpc_method_handler(parsing(servicer.ListModels, pb.ListModelsRequest), response_serializer=serialize),
         "Predict": grpc.unary_unary_rpc_method_handler(parsing(servicer.Predict, pb.PredictRequest), response_serializer=serialize),
         "Explain": grpc.unary_unary_rpc_method_handler(parsing(servicer.Explain, pb.ExplainRequest), response_serializer=serialize),
+        "Feedback": grpc.unary_unary_rpc_method_handler(parsing(servicer.Feedback, pb.FeedbackRequest), response_serializer=serialize),
         "GetModelMetadata": grpc.unary_unary_rpc_method_handler(
             parsing(servicer.GetModelMetadata, pb.GetModelMetadataRequest), response_serializer=serialize
         ),

@@ -5,6 +5,7 @@ mounts at / (beside its own /healthz, /livez, /readyz and /metrics).
     POST /classify          images (multipart files, JSON base64, or a raw image body) -> top-k classes
     POST /predict           raw pixel arrays (JSON) -> probabilities
     POST /explain           one image (as for /classify) -> the heatmap of what a class depends on
+    POST /feedback          an image (or a recent request_id) and its correct label -> stored for retraining
     GET  /models            the served models
     GET  /models/{name}     one model: versions, input size, labels, preprocessing, metrics
     POST /admin/reload      look in the model store for new versions now
@@ -46,6 +47,7 @@ app = Starlette(
         Route("/classify", guarded(imgclf.classify), methods=["POST"]),
         Route("/predict", guarded(imgclf.predict), methods=["POST"]),
         Route("/explain", guarded(imgclf.explain), methods=["POST"]),
+        Route("/feedback", guarded(imgclf.feedback), methods=["POST"]),
         Route("/models", guarded(imgclf.list_models), methods=["GET"]),
         Route("/models/{name}", guarded(imgclf.get_model), methods=["GET"]),
         Route("/admin/reload", guarded(imgclf.reload_models), methods=["POST"]),

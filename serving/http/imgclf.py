@@ -20,10 +20,14 @@ from serving.http.common import check_declared_length, decode_base64, parse_json
 
 CLASSIFY_OPTIONS = ("model", "version", "top_k")
 EXPLAIN_OPTIONS = ("model", "version", "class_index")
+FEEDBACK_OPTIONS = ("model", "version", "label", "request_id", "index")
 
 
-async def _image_request(request: Request, state: ServiceState, keys: tuple[str, ...] = CLASSIFY_OPTIONS) -> tuple[list[bytes], dict]:
-    """The images of a request (multipart files, JSON base64 or a raw image body) and its options ``keys``."""
+async def _image_request(
+    request: Request, state: ServiceState, keys: tuple[str, ...] = CLASSIFY_OPTIONS, images_optional: bool = False
+) -> tuple[list[bytes], dict]:
+    """The images of a request (multipart files, JSON base64 or a raw image body) and its options
+    ``keys``; with ``images_optional`` a request may hold none (feedback naming a request_id)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     options = dict(request.query_params)
     if content_type == "multipart/form-data":
@@ -43,24 +47,52 @@ async def _image_request(request: Request, state: ServiceState, keys: tuple[str,
     body = await read_body(request, state.settings.max_body_bytes)
     if content_type in ("application/json", ""):
         if not body and content_type == "":
+            if images_optional:
+                return [], options
             raise InvalidInput('empty request: send images as multipart files, JSON {"images": [base64...]} or an image body')
         payload = parse_json(body)
         images = payload.get("images", payload.get("image"))
+        if images is None and images_optional:
+            images = []
         if images is None:
             raise InvalidInput('the JSON body needs "images": a list of base64-encoded images')
         if not isinstance(images, list):
             images = [images]
         options.update({k: payload[k] for k in keys if k in payload})
         return [decode_base64(value, f"images[{i}]") for i, value in enumerate(images)], options
-    return [body], options  # A raw image body (image/jpeg, application/octet-stream...).
+    return ([body] if body or not images_optional else []), options  # A raw image body (image/jpeg, application/octet-stream...).
 
 
 async def classify(request: Request, state: ServiceState) -> JSONResponse:
     blobs, options = await _image_request(request, state)
     model = state.repository.get(options.get("model"), options.get("version"))
     top_k = inference.check_top_k(options.get("top_k"), model, state.settings)
-    predictions = await state.classify(model, blobs, top_k, "http")
-    return JSONResponse({"model": model.name, "version": model.version, "predictions": predictions})
+    probabilities = await state.predict_images(model, blobs, "http")
+    answer = {"model": model.name, "version": model.version, "predictions": inference.top_classes(probabilities, model, top_k)}
+    request_id = state.remember(model, blobs, probabilities)  # With feedback on: what /feedback may name.
+    return JSONResponse({**answer, "request_id": request_id} if request_id else answer, headers={"x-request-id": request_id} if request_id else None)
+
+
+async def feedback(request: Request, state: ServiceState) -> JSONResponse:
+    """An image (or the ``request_id`` of a recent classify request, and the image's ``index`` in
+    it) with its correct ``label``, stored for retraining: `serving.core.feedback`."""
+    blobs, options = await _image_request(request, state, FEEDBACK_OPTIONS, images_optional=True)
+    label, request_id = options.get("label"), options.get("request_id") or None
+    if not isinstance(label, str) or not label:
+        raise InvalidInput('feedback needs "label": the correct class id, one of the model\'s labels')
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidInput(f"request_id must be a string, got {type(request_id).__name__}")
+    if blobs and request_id:
+        raise InvalidInput("send either the image or the request_id of the request that classified it, not both")
+    if len(blobs) > 1:
+        raise InvalidInput(f"feedback is about one image; the request holds {len(blobs)}")
+    index = options.get("index", 0)
+    if isinstance(index, bool) or not (isinstance(index, int) or isinstance(index, str) and index.isdigit()):
+        raise InvalidInput(f"index must be a whole number (the image's place in its request), got {index!r}")
+    named = options.get("model") or options.get("version")
+    model = state.repository.get(options.get("model"), options.get("version")) if named or not request_id else None
+    result = await state.give_feedback(model, label, "http", blob=blobs[0] if blobs else None, request_id=request_id, index=int(index))
+    return JSONResponse(result)
 
 
 async def explain(request: Request, state: ServiceState) -> JSONResponse:

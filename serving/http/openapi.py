@@ -188,9 +188,26 @@ def _paths() -> dict:
         },
         operationId="explain",
     )
+    feedback = _operation(
+        "Store an image (or a recent request's image) with its correct label, for retraining (IMGCLF_FEEDBACK_ROOT)",
+        "imgclf",
+        _responses(_json(_ref("FeedbackResponse")), "400", "401", "404", "413", "501", "503", "507"),
+        parameters=[*MODEL_QUERY, {"name": "label", "in": "query", "schema": {"type": "string"}}],
+        requestBody={
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": _ref("FeedbackMultipart")},
+                **_json(_ref("FeedbackJSON"), {"image": EXAMPLE_PNG, "label": "n01443537"}),
+                "image/*": image_body,
+                "application/octet-stream": image_body,
+            },
+        },
+        operationId="feedback",
+    )
     return {
         "/classify": {"post": classify},
         "/explain": {"post": explain},
+        "/feedback": {"post": feedback},
         "/predict": {
             "post": _operation(
                 "Every class's probability for raw pixel arrays (any size: resized on the server)",

@@ -68,6 +68,7 @@ class ClassifyResponse(BaseModel):
     model: str
     version: int
     predictions: list[list[Class]] = Field(description="per image, best first")
+    request_id: str | None = Field(None, description="with feedback on: what /feedback may name instead of the image")
 
 
 class ExplainJSON(BaseModel):
@@ -103,6 +104,35 @@ class ExplainResponse(BaseModel):
     heatmap: list[list[float]] = Field(description="rows x columns of non-negative values over the model's input, summing to 1")
     informative: bool = Field(description="false when no cell lowered the class's score (the heatmap is then uniform)")
     method: ExplainMethod
+
+
+class FeedbackJSON(BaseModel):
+    image: Base64 | B64 | None = Field(None, description="the image (base64), or leave it out and name request_id")
+    request_id: str | None = Field(None, description="the request_id of a recent /classify answer (kept IMGCLF_FEEDBACK_KEEP_S)")
+    index: int | None = Field(None, ge=0, description="the image's place in that request (default 0)")
+    label: str = Field(description="the correct class id: one of the model's labels")
+    model: str | None = None
+    version: Version | None = None
+
+
+class FeedbackMultipart(BaseModel):
+    image: Annotated[str, WithJsonSchema({"type": "string", "contentMediaType": "application/octet-stream"})] | None = None
+    label: str
+    request_id: str | None = None
+    index: str | None = None
+    model: str | None = None
+    version: str | None = None
+
+
+class FeedbackResponse(BaseModel):
+    model: str
+    version: int
+    label: str
+    predicted: str = Field(description="what the model answered for the image")
+    score: float = Field(description="the probability it gave that answer")
+    stored: str = Field(description="where the image is, under the feedback folder: <label>/<sha256>.<ext>")
+    sha256: str
+    duplicate: bool = Field(description="the image was already stored under this label")
 
 
 class PredictRequest(BaseModel):
@@ -271,6 +301,9 @@ MODELS = (
     ExplainJSON,
     ExplainMultipart,
     ExplainResponse,
+    FeedbackJSON,
+    FeedbackMultipart,
+    FeedbackResponse,
     PredictRequest,
     PredictResponse,
     Models,

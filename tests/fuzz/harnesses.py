@@ -46,8 +46,9 @@ def state():
     from serving.core.state import ServiceState
     from tests.tiny_model import write_version
 
-    settings = Settings(poll_seconds=0, workers=1, batching=False, **LIMITS)
     folder = Path(tempfile.mkdtemp(prefix="imgclf-fuzz-"))
+    # Feedback on, into the temporary folder, under a small quota: the Feedback RPC is fuzzed too.
+    settings = Settings(poll_seconds=0, workers=1, batching=False, feedback_root=str(folder / "feedback"), feedback_quota_bytes=1 << 20, **LIMITS)
     path, card = write_version(folder / "tiny" / "1")
     model = load_version("tiny", 1, path, card, settings)
     return ServiceState(settings, ModelRepository({"tiny": {1: model}}, "tiny", settings))

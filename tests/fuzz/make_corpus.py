@@ -116,6 +116,7 @@ def protobuf_seeds(png: bytes, pixels: list) -> dict[str, bytes]:
         ],
         "/imgclf.v1.ClassifierService/ListModels": [pb.ListModelsRequest()],
         "/imgclf.v1.ClassifierService/Explain": [pb.ExplainRequest(image=png, class_index=1)],
+        "/imgclf.v1.ClassifierService/Feedback": [pb.FeedbackRequest(image=png, label="red")],
         "/imgclf.v1.ClassifierService/GetModelMetadata": [pb.GetModelMetadataRequest(model_spec=pb.ModelSpec(name="tiny"))],
         "/tensorflow.serving.PredictionService/Predict": [tf_predict],
         "/tensorflow.serving.PredictionService/GetModelMetadata": [tf_metadata],

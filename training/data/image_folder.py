@@ -2,7 +2,8 @@
 
 If ``root`` holds ``train/`` and ``val/`` (or ``validation/``) folders, each laid out by class,
 those are the splits; otherwise a seeded, stratified 10% of each class is held out for
-validation. Class ids are the folder names, sorted. An optional ``root/labels.txt`` of
+validation. Class ids are the folder names, sorted (hidden folders and ``_unlabelled`` are not
+classes: a folder the server's feedback writes is a dataset as it stands). An optional ``root/labels.txt`` of
 ``<folder>\t<readable name>`` lines gives readable names. Unreadable images are skipped and
 recorded, not fatal.
 """
@@ -31,8 +32,13 @@ VALIDATION_FRACTION = 0.1
 SPLIT_SEED = 1337
 
 
+# Not a class: the server's folder of low-confidence images awaiting a label (serving.core.feedback).
+UNLABELLED = "_unlabelled"
+
+
 def _classes(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The class folders: every folder but hidden ones (a feedback folder's ``.tmp``) and `UNLABELLED`."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != UNLABELLED)
 
 
 def _entries(folder: Path, class_ids: list[str]) -> list[tuple[str, int]]:

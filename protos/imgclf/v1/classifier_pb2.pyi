@@ -63,16 +63,18 @@ class ImageClassifications(_message.Message):
     def __init__(self, classes: _Optional[_Iterable[_Union[Classification, _Mapping]]] = ...) -> None: ...
 
 class ClassifyResponse(_message.Message):
-    __slots__ = ("model_spec", "results", "request_id", "error")
+    __slots__ = ("model_spec", "results", "request_id", "error", "server_request_id")
     MODEL_SPEC_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    SERVER_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     model_spec: ModelSpec
     results: _containers.RepeatedCompositeFieldContainer[ImageClassifications]
     request_id: str
     error: str
-    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ImageClassifications, _Mapping]]] = ..., request_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    server_request_id: str
+    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ImageClassifications, _Mapping]]] = ..., request_id: _Optional[str] = ..., error: _Optional[str] = ..., server_request_id: _Optional[str] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("model_spec", "images", "arrays", "request_id")
@@ -212,3 +214,35 @@ class ExplainResponse(_message.Message):
     method: ExplainMethod
     request_id: str
     def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., explained: _Optional[_Union[Classification, _Mapping]] = ..., heatmap_rows: _Optional[int] = ..., heatmap_cols: _Optional[int] = ..., heatmap: _Optional[_Iterable[float]] = ..., informative: _Optional[bool] = ..., method: _Optional[_Union[ExplainMethod, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ("model_spec", "image", "request_id", "index", "label")
+    MODEL_SPEC_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    model_spec: ModelSpec
+    image: bytes
+    request_id: str
+    index: int
+    label: str
+    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., image: _Optional[bytes] = ..., request_id: _Optional[str] = ..., index: _Optional[int] = ..., label: _Optional[str] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ("model_spec", "stored", "sha256", "label", "predicted", "score", "duplicate")
+    MODEL_SPEC_FIELD_NUMBER: _ClassVar[int]
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    model_spec: ModelSpec
+    stored: str
+    sha256: str
+    label: str
+    predicted: str
+    score: float
+    duplicate: bool
+    def __init__(self, model_spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., stored: _Optional[str] = ..., sha256: _Optional[str] = ..., label: _Optional[str] = ..., predicted: _Optional[str] = ..., score: _Optional[float] = ..., duplicate: _Optional[bool] = ...) -> None: ...

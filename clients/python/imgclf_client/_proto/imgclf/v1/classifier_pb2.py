@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aimgclf/v1/classifier.proto\x12\timgclf.v1\"*\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"m\n\nPixelArray\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\x16\n\x0cuint8_values\x18\x02 \x01(\x0cH\x00\x12.\n\x0c\x66loat_values\x18\x03 \x01(\x0b\x32\x16.imgclf.v1.FloatValuesH\x00\x42\x08\n\x06values\"\x1d\n\x0b\x46loatValues\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\x95\x01\n\x0f\x43lassifyRequest\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12\x0e\n\x06images\x18\x02 \x03(\x0c\x12%\n\x06\x61rrays\x18\x03 \x03(\x0b\x32\x15.imgclf.v1.PixelArray\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"Q\n\x0e\x43lassification\x12\x13\n\x0b\x63lass_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x02\"B\n\x14ImageClassifications\x12*\n\x07\x63lasses\x18\x01 \x03(\x0b\x32\x19.imgclf.v1.Classification\"\x91\x01\n\x10\x43lassifyResponse\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12\x30\n\x07results\x18\x02 \x03(\x0b\x32\x1f.imgclf.v1.ImageClassifications\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\x85\x01\n\x0ePredictRequest\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12\x0e\n\x06images\x18\x02 \x03(\x0c\x12%\n\x06\x61rrays\x18\x03 \x03(\x0b\x32\x15.imgclf.v1.PixelArray\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x1f\n\rProbabilities\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\x90\x01\n\x0fPredictResponse\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12/\n\rprobabilities\x18\x02 \x03(\x0b\x32\x18.imgclf.v1.Probabilities\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x13\n\x11ListModelsRequest\"U\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.imgclf.v1.ModelMetadata\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"C\n\x17GetModelMetadataRequest\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\"\xee\x02\n\rModelMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x10\n\x08versions\x18\x03 \x03(\x03\x12\x14\n\x0cinput_height\x18\x04 \x01(\x05\x12\x13\n\x0binput_width\x18\x05 \x01(\x05\x12\x13\n\x0bnum_classes\x18\x06 \x01(\x05\x12\x0e\n\x06labels\x18\x07 \x03(\t\x12\r\n\x05names\x18\x08 \x03(\t\x12\x0c\n\x04task\x18\t \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\n \x01(\t\x12\x0f\n\x07runtime\x18\x0b \x01(\t\x12\x0e\n\x06\x64\x65\x63ode\x18\x0c \x01(\t\x12\x0e\n\x06resize\x18\r \x01(\t\x12\x15\n\rnormalization\x18\x0e \x01(\t\x12\x36\n\x07metrics\x18\x0f \x03(\x0b\x32%.imgclf.v1.ModelMetadata.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x87\x01\n\x0e\x45xplainRequest\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12\r\n\x05image\x18\x02 \x01(\x0c\x12\x18\n\x0b\x63lass_index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x0e\n\x0c_class_index\"\x91\x01\n\rExplainMethod\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tgrid_rows\x18\x02 \x01(\x05\x12\x11\n\tgrid_cols\x18\x03 \x01(\x05\x12\x13\n\x0b\x63\x65ll_pixels\x18\x04 \x03(\x05\x12\x10\n\x08occluder\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\t\x12\x16\n\x0e\x66orward_passes\x18\x07 \x01(\x05\"\xf9\x01\n\x0f\x45xplainResponse\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12,\n\texplained\x18\x02 \x01(\x0b\x32\x19.imgclf.v1.Classification\x12\x14\n\x0cheatmap_rows\x18\x03 \x01(\x05\x12\x14\n\x0cheatmap_cols\x18\x04 \x01(\x05\x12\x0f\n\x07heatmap\x18\x05 \x03(\x02\x12\x13\n\x0binformative\x18\x06 \x01(\x08\x12(\n\x06method\x18\x07 \x01(\x0b\x32\x18.imgclf.v1.ExplainMethod\x12\x12\n\nrequest_id\x18\x08 \x01(\t2\xc8\x03\n\x11\x43lassifierService\x12\x43\n\x08\x43lassify\x12\x1a.imgclf.v1.ClassifyRequest\x1a\x1b.imgclf.v1.ClassifyResponse\x12M\n\x0e\x43lassifyStream\x12\x1a.imgclf.v1.ClassifyRequest\x1a\x1b.imgclf.v1.ClassifyResponse(\x01\x30\x01\x12I\n\nListModels\x12\x1c.imgclf.v1.ListModelsRequest\x1a\x1d.imgclf.v1.ListModelsResponse\x12P\n\x10GetModelMetadata\x12\".imgclf.v1.GetModelMetadataRequest\x1a\x18.imgclf.v1.ModelMetadata\x12@\n\x07Predict\x12\x19.imgclf.v1.PredictRequest\x1a\x1a.imgclf.v1.PredictResponse\x12@\n\x07\x45xplain\x12\x19.imgclf.v1.ExplainRequest\x1a\x1a.imgclf.v1.ExplainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aimgclf/v1/classifier.proto\x12\timgclf.v1\"*\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"m\n\nPixelArray\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\x16\n\x0cuint8_values\x18\x02 \x01(\x0cH\x00\x12.\n\x0c\x66loat_values\x18\x03 \x01(\x0b\x32\x16.imgclf.v1.FloatValuesH\x00\x42\x08\n\x06values\"\x1d\n\x0b\x46loatValues\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\x95\x01\n\x0f\x43lassifyRequest\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12\x0e\n\x06images\x18\x02 \x03(\x0c\x12%\n\x06\x61rrays\x18\x03 \x03(\x0b\x32\x15.imgclf.v1.PixelArray\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"Q\n\x0e\x43lassification\x12\x13\n\x0b\x63lass_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x02\"B\n\x14ImageClassifications\x12*\n\x07\x63lasses\x18\x01 \x03(\x0b\x32\x19.imgclf.v1.Classification\"\xac\x01\n\x10\x43lassifyResponse\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12\x30\n\x07results\x18\x02 \x03(\x0b\x32\x1f.imgclf.v1.ImageClassifications\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x19\n\x11server_request_id\x18\x05 \x01(\t\"\x85\x01\n\x0ePredictRequest\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12\x0e\n\x06images\x18\x02 \x03(\x0c\x12%\n\x06\x61rrays\x18\x03 \x03(\x0b\x32\x15.imgclf.v1.PixelArray\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x1f\n\rProbabilities\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\x90\x01\n\x0fPredictResponse\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12/\n\rprobabilities\x18\x02 \x03(\x0b\x32\x18.imgclf.v1.Probabilities\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x13\n\x11ListModelsRequest\"U\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.imgclf.v1.ModelMetadata\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"C\n\x17GetModelMetadataRequest\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\"\xee\x02\n\rModelMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x10\n\x08versions\x18\x03 \x03(\x03\x12\x14\n\x0cinput_height\x18\x04 \x01(\x05\x12\x13\n\x0binput_width\x18\x05 \x01(\x05\x12\x13\n\x0bnum_classes\x18\x06 \x01(\x05\x12\x0e\n\x06labels\x18\x07 \x03(\t\x12\r\n\x05names\x18\x08 \x03(\t\x12\x0c\n\x04task\x18\t \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\n \x01(\t\x12\x0f\n\x07runtime\x18\x0b \x01(\t\x12\x0e\n\x06\x64\x65\x63ode\x18\x0c \x01(\t\x12\x0e\n\x06resize\x18\r \x01(\t\x12\x15\n\rnormalization\x18\x0e \x01(\t\x12\x36\n\x07metrics\x18\x0f \x03(\x0b\x32%.imgclf.v1.ModelMetadata.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x87\x01\n\x0e\x45xplainRequest\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12\r\n\x05image\x18\x02 \x01(\x0c\x12\x18\n\x0b\x63lass_index\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x0e\n\x0c_class_index\"\x91\x01\n\rExplainMethod\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tgrid_rows\x18\x02 \x01(\x05\x12\x11\n\tgrid_cols\x18\x03 \x01(\x05\x12\x13\n\x0b\x63\x65ll_pixels\x18\x04 \x03(\x05\x12\x10\n\x08occluder\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\t\x12\x16\n\x0e\x66orward_passes\x18\x07 \x01(\x05\"\xf9\x01\n\x0f\x45xplainResponse\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12,\n\texplained\x18\x02 \x01(\x0b\x32\x19.imgclf.v1.Classification\x12\x14\n\x0cheatmap_rows\x18\x03 \x01(\x05\x12\x14\n\x0cheatmap_cols\x18\x04 \x01(\x05\x12\x0f\n\x07heatmap\x18\x05 \x03(\x02\x12\x13\n\x0binformative\x18\x06 \x01(\x08\x12(\n\x06method\x18\x07 \x01(\x0b\x32\x18.imgclf.v1.ExplainMethod\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"|\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12\r\n\x05image\x18\x02 \x01(\x0c\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\r\n\x05index\x18\x04 \x01(\x05\x12\r\n\x05label\x18\x05 \x01(\t\"\xa0\x01\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12(\n\nmodel_spec\x18\x01 \x01(\x0b\x32\x14.imgclf.v1.ModelSpec\x12\x0e\n\x06stored\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12\x11\n\tpredicted\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\x02\x12\x11\n\tduplicate\x18\x07 \x01(\x08\x32\x8d\x04\n\x11\x43lassifierService\x12\x43\n\x08\x43lassify\x12\x1a.imgclf.v1.ClassifyRequest\x1a\x1b.imgclf.v1.ClassifyResponse\x12M\n\x0e\x43lassifyStream\x12\x1a.imgclf.v1.ClassifyRequest\x1a\x1b.imgclf.v1.ClassifyResponse(\x01\x30\x01\x12I\n\nListModels\x12\x1c.imgclf.v1.ListModelsRequest\x1a\x1d.imgclf.v1.ListModelsResponse\x12P\n\x10GetModelMetadata\x12\".imgclf.v1.GetModelMetadataRequest\x1a\x18.imgclf.v1.ModelMetadata\x12@\n\x07Predict\x12\x19.imgclf.v1.PredictRequest\x1a\x1a.imgclf.v1.PredictResponse\x12@\n\x07\x45xplain\x12\x19.imgclf.v1.ExplainRequest\x1a\x1a.imgclf.v1.ExplainResponse\x12\x43\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1a.imgclf.v1.FeedbackRequest\x1a\x1b.imgclf.v1.FeedbackResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,29 +46,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMAGECLASSIFICATIONS']._serialized_start=462
   _globals['_IMAGECLASSIFICATIONS']._serialized_end=528
   _globals['_CLASSIFYRESPONSE']._serialized_start=531
-  _globals['_CLASSIFYRESPONSE']._serialized_end=676
-  _globals['_PREDICTREQUEST']._serialized_start=679
-  _globals['_PREDICTREQUEST']._serialized_end=812
-  _globals['_PROBABILITIES']._serialized_start=814
-  _globals['_PROBABILITIES']._serialized_end=845
-  _globals['_PREDICTRESPONSE']._serialized_start=848
-  _globals['_PREDICTRESPONSE']._serialized_end=992
-  _globals['_LISTMODELSREQUEST']._serialized_start=994
-  _globals['_LISTMODELSREQUEST']._serialized_end=1013
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1015
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1100
-  _globals['_GETMODELMETADATAREQUEST']._serialized_start=1102
-  _globals['_GETMODELMETADATAREQUEST']._serialized_end=1169
-  _globals['_MODELMETADATA']._serialized_start=1172
-  _globals['_MODELMETADATA']._serialized_end=1538
-  _globals['_MODELMETADATA_METRICSENTRY']._serialized_start=1492
-  _globals['_MODELMETADATA_METRICSENTRY']._serialized_end=1538
-  _globals['_EXPLAINREQUEST']._serialized_start=1541
-  _globals['_EXPLAINREQUEST']._serialized_end=1676
-  _globals['_EXPLAINMETHOD']._serialized_start=1679
-  _globals['_EXPLAINMETHOD']._serialized_end=1824
-  _globals['_EXPLAINRESPONSE']._serialized_start=1827
-  _globals['_EXPLAINRESPONSE']._serialized_end=2076
-  _globals['_CLASSIFIERSERVICE']._serialized_start=2079
-  _globals['_CLASSIFIERSERVICE']._serialized_end=2535
+  _globals['_CLASSIFYRESPONSE']._serialized_end=703
+  _globals['_PREDICTREQUEST']._serialized_start=706
+  _globals['_PREDICTREQUEST']._serialized_end=839
+  _globals['_PROBABILITIES']._serialized_start=841
+  _globals['_PROBABILITIES']._serialized_end=872
+  _globals['_PREDICTRESPONSE']._serialized_start=875
+  _globals['_PREDICTRESPONSE']._serialized_end=1019
+  _globals['_LISTMODELSREQUEST']._serialized_start=1021
+  _globals['_LISTMODELSREQUEST']._serialized_end=1040
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1042
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1127
+  _globals['_GETMODELMETADATAREQUEST']._serialized_start=1129
+  _globals['_GETMODELMETADATAREQUEST']._serialized_end=1196
+  _globals['_MODELMETADATA']._serialized_start=1199
+  _globals['_MODELMETADATA']._serialized_end=1565
+  _globals['_MODELMETADATA_METRICSENTRY']._serialized_start=1519
+  _globals['_MODELMETADATA_METRICSENTRY']._serialized_end=1565
+  _globals['_EXPLAINREQUEST']._serialized_start=1568
+  _globals['_EXPLAINREQUEST']._serialized_end=1703
+  _globals['_EXPLAINMETHOD']._serialized_start=1706
+  _globals['_EXPLAINMETHOD']._serialized_end=1851
+  _globals['_EXPLAINRESPONSE']._serialized_start=1854
+  _globals['_EXPLAINRESPONSE']._serialized_end=2103
+  _globals['_FEEDBACKREQUEST']._serialized_start=2105
+  _globals['_FEEDBACKREQUEST']._serialized_end=2229
+  _globals['_FEEDBACKRESPONSE']._serialized_start=2232
+  _globals['_FEEDBACKRESPONSE']._serialized_end=2392
+  _globals['_CLASSIFIERSERVICE']._serialized_start=2395
+  _globals['_CLASSIFIERSERVICE']._serialized_end=2920
 # @@protoc_insertion_point(module_scope)

@@ -65,6 +65,11 @@ class ClassifierServiceStub:
                 request_serializer=imgclf_dot_v1_dot_classifier__pb2.ExplainRequest.SerializeToString,
                 response_deserializer=imgclf_dot_v1_dot_classifier__pb2.ExplainResponse.FromString,
                 _registered_method=True)
+        self.Feedback = channel.unary_unary(
+                '/imgclf.v1.ClassifierService/Feedback',
+                request_serializer=imgclf_dot_v1_dot_classifier__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=imgclf_dot_v1_dot_classifier__pb2.FeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class ClassifierServiceServicer:
@@ -115,6 +120,14 @@ class ClassifierServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Feedback(self, request, context):
+        """Stores an image (or a recent request's image) with its correct label, for retraining
+        (the server's IMGCLF_FEEDBACK_ROOT; without it, UNIMPLEMENTED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClassifierServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -147,6 +160,11 @@ def add_ClassifierServiceServicer_to_server(servicer, server):
                     servicer.Explain,
                     request_deserializer=imgclf_dot_v1_dot_classifier__pb2.ExplainRequest.FromString,
                     response_serializer=imgclf_dot_v1_dot_classifier__pb2.ExplainResponse.SerializeToString,
+            ),
+            'Feedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Feedback,
+                    request_deserializer=imgclf_dot_v1_dot_classifier__pb2.FeedbackRequest.FromString,
+                    response_serializer=imgclf_dot_v1_dot_classifier__pb2.FeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -312,6 +330,33 @@ class ClassifierService:
             '/imgclf.v1.ClassifierService/Explain',
             imgclf_dot_v1_dot_classifier__pb2.ExplainRequest.SerializeToString,
             imgclf_dot_v1_dot_classifier__pb2.ExplainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Feedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imgclf.v1.ClassifierService/Feedback',
+            imgclf_dot_v1_dot_classifier__pb2.FeedbackRequest.SerializeToString,
+            imgclf_dot_v1_dot_classifier__pb2.FeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,
