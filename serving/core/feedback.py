@@ -10,7 +10,8 @@ Safety:
   file is named by the image's SHA-256 and the extension of the format Pillow found in it;
 * every write goes to ``FEEDBACK_ROOT/.tmp/`` first and is renamed into place (atomic on one
   file system; a label's first image comes inside its folder, so no class folder is seen
-  empty): a worker killed mid-write leaves at most a temporary file, which readers never see (the dataset reader skips dot-folders) and which is removed after an hour; two workers
+  empty): a worker killed mid-write leaves at most a temporary file, which readers never see
+  (the dataset reader skips dot-folders) and which is removed after an hour; two workers
   storing the same image write the same name, so the second rename changes nothing;
 * each log line is one ``write`` to a file opened with O_APPEND: lines from several workers never
   interleave;
