@@ -258,9 +258,13 @@ def demo_export(demo_run, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def server(smoke_runs, tmp_path_factory):
-    """The service over the session's BentoML store, serving the demo and task1 smoke models."""
+    """The service over the session's BentoML store, serving the demo and task1 smoke models, with
+    feedback on (into ``server.feedback_root``)."""
     from tests.live_server import LIMITS, SERVED, start_server, stop_server
 
-    running = start_server(tmp_path_factory.mktemp("server"), {"IMGCLF_MODELS": ",".join(SERVED), **LIMITS})
+    folder = tmp_path_factory.mktemp("server")
+    feedback_root = folder / "feedback"
+    running = start_server(folder, {"IMGCLF_MODELS": ",".join(SERVED), "IMGCLF_FEEDBACK_ROOT": str(feedback_root), **LIMITS})
+    running.feedback_root = feedback_root
     yield running
     stop_server(running)

@@ -110,3 +110,18 @@ def test_explain_writes_the_heatmap_over_the_image_over_both_protocols(server, i
         assert table.returncode == 0 and f"explained: {expected.explained.score:7.2%}  {expected.explained.label}" in table.stdout
     refused = imgclf("explain", not_an_image, "--out", str(tmp_path / "x.png"), "--url", server.http, "--model", TASK1)
     assert refused.returncode == 1 and "not an image" in refused.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_feedback_stores_the_image_under_its_label_over_both_protocols(server, images):
+    good, not_an_image, _ = images
+    with HttpClient(server.http) as client:
+        label = client.model(TASK1).labels[7]
+    for where in (["--url", server.http], ["--grpc", server.grpc]):
+        run = imgclf("feedback", good[0], "--label", label, *where, "--model", TASK1, "--json")
+        assert run.returncode == 0, run.stderr
+        answer = json.loads(run.stdout)
+        assert answer["label"] == label and (server.feedback_root / answer["stored"]).is_file()
+        table = imgclf("feedback", good[0], "--label", label, *where, "--model", TASK1)
+        assert table.returncode == 0 and f"{good[0]}: already stored as {label} ({TASK1} v1 had answered" in table.stdout
+    refused = imgclf("feedback", good[0], "--label", "nope", "--url", server.http, "--model", TASK1)
+    assert refused.returncode == 1 and "label 'nope' is not one of the 200 class ids" in refused.stderr

@@ -302,3 +302,42 @@ def test_bad_explain_calls_raise_invalid_input_on_both_protocols(server, jpegs, 
         for client in (http, over_grpc):
             with pytest.raises(InvalidInputError, match=words):
                 call(client, jpegs[0])
+
+
+def test_every_flavour_sends_feedback_and_the_server_stores_it(server, jpegs):
+    from imgclf_client import FeedbackResult
+
+    with HttpClient(server.http) as client:
+        info = client.model(TASK1)
+        answered = client.classify(jpegs[1], model=TASK1, top_k=1).top[0].label
+    label = next(label for label in info.labels if label != answered)  # A correction: not what the model said.
+    answers = all_flavours(server, lambda c: c.feedback(jpegs[1], label, model=TASK1))
+    stored = {result.stored for result in answers.values()}
+    assert len(stored) == 1 and stored.pop().startswith(f"{label}/")
+    for flavour, result in answers.items():
+        assert isinstance(result, FeedbackResult) and (result.model, result.label, result.predicted) == (TASK1, label, answered), flavour
+    assert sum(not result.duplicate for result in answers.values()) <= 1  # One image, one file, however many times it is sent.
+    assert (server.feedback_root / answers["http"].stored).read_bytes() == jpegs[1]
+    # Naming a recent classify call instead of sending the image again (each client keeps its connection, so its worker).
+    with HttpClient(server.http) as http, GrpcClient(server.grpc) as over_grpc:
+        for client in (http, over_grpc):
+            classified = client.classify([jpegs[2], jpegs[3]], model=TASK1)
+            assert classified.request_id
+            named = client.feedback(label=label, request_id=classified.request_id, index=1)
+            assert (server.feedback_root / named.stored).read_bytes() == jpegs[3]
+
+
+@pytest.mark.parametrize(
+    "call,words",
+    [
+        (lambda c, jpeg: c.feedback(jpeg, "not-a-class", model=TASK1), "label 'not-a-class' is not one of the 200 class ids"),
+        (lambda c, jpeg: c.feedback(jpeg, "", model=TASK1), "label must be a class id"),
+        (lambda c, jpeg: c.feedback(None, "n01443537", model=TASK1), "send the image or the request_id"),
+        (lambda c, jpeg: c.feedback(b"not an image", "n01443537", model=TASK1), "not an image"),
+    ],
+)
+def test_bad_feedback_raises_invalid_input_on_both_protocols(server, jpegs, call, words):
+    with HttpClient(server.http) as http, GrpcClient(server.grpc) as over_grpc:
+        for client in (http, over_grpc):
+            with pytest.raises(InvalidInputError, match=words):
+                call(client, jpegs[0])

@@ -4,7 +4,8 @@
 
 Each client has the same methods: ``classify(images, model=None, version=None, top_k=5)``,
 ``predict(pixels, ...)``, ``explain(image, model=None, class_index=None)`` (a heatmap of what the
-answer depends on), ``models()``, ``model(name)`` and ``health()``. Images may be file paths,
+answer depends on), ``feedback(image, label, model=None)`` (the correct label of a wrong answer,
+stored for retraining), ``models()``, ``model(name)`` and ``health()``. Images may be file paths,
 bytes, binary file objects, PIL images or numpy arrays of any size; they travel as encoded bytes
 and the server decodes and resizes them. Errors of both protocols are one family
 (`imgclf_client.errors`).
@@ -24,7 +25,7 @@ from imgclf_client.errors import (
 )
 from imgclf_client.grpc_client import AsyncGrpcClient, GrpcClient
 from imgclf_client.http_client import AsyncHttpClient, HttpClient
-from imgclf_client.results import Classification, ClassifyResult, ExplainResult, Health, ModelInfo, PredictResult
+from imgclf_client.results import Classification, ClassifyResult, ExplainResult, FeedbackResult, Health, ModelInfo, PredictResult
 from imgclf_client.retry import RetryPolicy
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "ClassifyResult",
     "PredictResult",
     "ExplainResult",
+    "FeedbackResult",
     "ModelInfo",
     "Health",
     "ImgclfError",

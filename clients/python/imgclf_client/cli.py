@@ -2,6 +2,7 @@
 
     imgclf classify IMAGE... [--url URL | --grpc HOST:PORT] [--model NAME] [--version V] [--top-k K] [--json]
     imgclf explain IMAGE --out HEAT.png [--class-index N] [--url URL | --grpc HOST:PORT] [--model NAME] [--json]
+    imgclf feedback IMAGE --label LABEL [--url URL | --grpc HOST:PORT] [--model NAME] [--json]
     imgclf models [--url URL | --grpc HOST:PORT] [--json]
 
 Each image is sent on its own, so one bad image gets its own error line and the rest are still
@@ -89,6 +90,22 @@ def _explain(args) -> int:
     return 0
 
 
+def _feedback(args) -> int:
+    try:
+        with _client(args) as client:
+            result = client.feedback(args.image, args.label, model=args.model, version=args.version)
+    except ImgclfError as error:
+        print(f"imgclf: {error.message}", file=sys.stderr)
+        return 2 if isinstance(error, FATAL) else 1
+    if args.json:
+        print(json.dumps({"image": args.image, **dataclasses.asdict(result)}))
+    else:
+        seen = "already stored" if result.duplicate else "stored"
+        answered = f"{result.model} v{result.version} had answered {result.predicted}, {result.score:.2%}"
+        print(f"{args.image}: {seen} as {result.label} ({answered}): {result.stored}")
+    return 0
+
+
 def _models(args) -> int:
     try:
         with _client(args) as client:
@@ -116,6 +133,7 @@ def parser() -> argparse.ArgumentParser:
     for name, helptext in (
         ("classify", "classify image files"),
         ("explain", "explain one image's answer: write its heatmap over the image"),
+        ("feedback", "send the correct label of an image the model got wrong (stored for retraining)"),
         ("models", "list the served models"),
     ):
         command = commands.add_parser(name, help=helptext)
@@ -133,6 +151,11 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--model", help="model name (default: the server's default model)")
             command.add_argument("--version", type=int, help="model version (default: the latest)")
             command.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
+        if name == "feedback":
+            command.add_argument("image", metavar="IMAGE", help="the image file")
+            command.add_argument("--label", required=True, help="its correct class id (one of the model's labels: `imgclf models --json`)")
+            command.add_argument("--model", help="model name (default: the server's default model)")
+            command.add_argument("--version", type=int, help="model version (default: the latest)")
         if name == "explain":
             command.add_argument("image", metavar="IMAGE", help="an image file (JPEG, PNG, GIF, BMP, WebP; any size)")
             command.add_argument("--out", required=True, metavar="HEAT.png", help="where to write the image with its heatmap over it (PNG, JPEG...)")
@@ -147,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.retries < 0 or args.timeout <= 0:
         print("imgclf: --retries must be >= 0 and --timeout > 0", file=sys.stderr)
         return 2
-    return {"classify": _classify, "explain": _explain, "models": _models}[args.command](args)
+    return {"classify": _classify, "explain": _explain, "feedback": _feedback, "models": _models}[args.command](args)
 
 
 if __name__ == "__main__":

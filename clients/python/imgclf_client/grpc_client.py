@@ -11,7 +11,7 @@ from imgclf_client import errors, inputs
 from imgclf_client._proto.imgclf.v1 import classifier_pb2 as pb
 from imgclf_client._proto.imgclf.v1 import classifier_pb2_grpc as pb_grpc
 from imgclf_client.lifecycle import AsyncClosing, Closing
-from imgclf_client.results import Classification, ClassifyResult, ExplainResult, Health, ModelInfo, PredictResult
+from imgclf_client.results import Classification, ClassifyResult, ExplainResult, FeedbackResult, Health, ModelInfo, PredictResult
 from imgclf_client.retry import RetryPolicy, policy
 
 DEFAULT_TARGET = "localhost:50051"
@@ -99,6 +99,30 @@ def _classified(response: pb.ClassifyResponse) -> ClassifyResult:
         response.model_spec.name,
         int(response.model_spec.version),
         [[Classification(c.class_index, c.label, c.name, float(c.score)) for c in image.classes] for image in response.results],
+        response.server_request_id or None,
+    )
+
+
+def _feedback_request(image, label, model, version, request_id, index) -> pb.FeedbackRequest:
+    blob = inputs.feedback_image(image, request_id)
+    request = pb.FeedbackRequest(model_spec=_spec(model, version), label=inputs.check_label(label))
+    if blob is not None:
+        request.image = blob
+    else:
+        request.request_id, request.index = str(request_id), int(index)
+    return request
+
+
+def _fed_back(response: pb.FeedbackResponse) -> FeedbackResult:
+    return FeedbackResult(
+        response.model_spec.name,
+        int(response.model_spec.version),
+        response.label,
+        response.predicted,
+        float(response.score),
+        response.stored,
+        response.sha256,
+        bool(response.duplicate),
     )
 
 
@@ -200,6 +224,12 @@ class GrpcClient(_Connection, Closing):
         """The heatmap of what ``class_index`` (default: the top class) depends on in ``image``."""
         return _explained(self._call(self._stub.Explain, _explain_request(image, model, version, class_index)))
 
+    def feedback(
+        self, image=None, label: str = "", model: str | None = None, version: int | None = None, request_id: str | None = None, index: int = 0
+    ) -> FeedbackResult:
+        """Sends ``image`` (or names a recent Classify's ``request_id``) with its correct ``label``; the server stores it for retraining."""
+        return _fed_back(self._call(self._stub.Feedback, _feedback_request(image, label, model, version, request_id, index)))
+
     def models(self) -> list[ModelInfo]:
         answer = self._call(self._stub.ListModels, pb.ListModelsRequest())
         return [model_info(meta, answer.default_model) for meta in answer.models]
@@ -248,6 +278,11 @@ class AsyncGrpcClient(_Connection, AsyncClosing):
 
     async def explain(self, image, model: str | None = None, class_index: int | None = None, version: int | None = None) -> ExplainResult:
         return _explained(await self._call(self._stub.Explain, _explain_request(image, model, version, class_index)))
+
+    async def feedback(
+        self, image=None, label: str = "", model: str | None = None, version: int | None = None, request_id: str | None = None, index: int = 0
+    ) -> FeedbackResult:
+        return _fed_back(await self._call(self._stub.Feedback, _feedback_request(image, label, model, version, request_id, index)))
 
     async def models(self) -> list[ModelInfo]:
         answer = await self._call(self._stub.ListModels, pb.ListModelsRequest())

@@ -9,7 +9,7 @@ import numpy as np
 
 from imgclf_client import errors, inputs
 from imgclf_client.lifecycle import AsyncClosing, Closing
-from imgclf_client.results import Classification, ClassifyResult, ExplainResult, Health, ModelInfo, PredictResult
+from imgclf_client.results import Classification, ClassifyResult, ExplainResult, FeedbackResult, Health, ModelInfo, PredictResult
 from imgclf_client.retry import RetryPolicy, policy
 
 DEFAULT_URL = "http://localhost:3000"
@@ -83,6 +83,30 @@ def _classified(answer: dict) -> ClassifyResult:
         answer["model"],
         int(answer["version"]),
         [[Classification(int(c["class_index"]), c["label"], c["name"], float(c["score"])) for c in image] for image in answer["predictions"]],
+        answer.get("request_id"),
+    )
+
+
+def _feedback_body(image, label, model, version, request_id, index) -> dict:
+    blob = inputs.feedback_image(image, request_id)
+    body = {"label": inputs.check_label(label), **_model_fields(model, version)}
+    if blob is not None:
+        body["image"] = base64.b64encode(blob).decode("ascii")
+    else:
+        body.update(request_id=str(request_id), index=int(index))
+    return body
+
+
+def _fed_back(answer: dict) -> FeedbackResult:
+    return FeedbackResult(
+        answer["model"],
+        int(answer["version"]),
+        answer["label"],
+        answer["predicted"],
+        float(answer["score"]),
+        answer["stored"],
+        answer["sha256"],
+        bool(answer["duplicate"]),
     )
 
 
@@ -156,6 +180,13 @@ class HttpClient(_Connection, Closing):
         """The heatmap of what ``class_index`` (default: the top class) depends on in ``image``."""
         return _explained(self._call("POST", "/explain", json=_explain_body(image, model, version, class_index)))
 
+    def feedback(
+        self, image=None, label: str = "", model: str | None = None, version: int | None = None, request_id: str | None = None, index: int = 0
+    ) -> FeedbackResult:
+        """Sends ``image`` (or names a recent classify call's ``request_id`` and the image's ``index``
+        in it) with its correct ``label``, a class id of the model; the server stores it for retraining."""
+        return _fed_back(self._call("POST", "/feedback", json=_feedback_body(image, label, model, version, request_id, index)))
+
     def models(self) -> list[ModelInfo]:
         answer = self._call("GET", "/models")
         return [model_info(entry, answer.get("default")) for entry in answer["models"]]
@@ -203,6 +234,11 @@ class AsyncHttpClient(_Connection, AsyncClosing):
 
     async def explain(self, image, model: str | None = None, class_index: int | None = None, version: int | None = None) -> ExplainResult:
         return _explained(await self._call("POST", "/explain", json=_explain_body(image, model, version, class_index)))
+
+    async def feedback(
+        self, image=None, label: str = "", model: str | None = None, version: int | None = None, request_id: str | None = None, index: int = 0
+    ) -> FeedbackResult:
+        return _fed_back(await self._call("POST", "/feedback", json=_feedback_body(image, label, model, version, request_id, index)))
 
     async def models(self) -> list[ModelInfo]:
         answer = await self._call("GET", "/models")

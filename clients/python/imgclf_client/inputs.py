@@ -127,3 +127,16 @@ def check_class_index(class_index) -> int | None:
     if not isinstance(class_index, (int, np.integer)) or isinstance(class_index, bool) or class_index < 0:
         raise InvalidInputError(f"class_index must be a whole number >= 0 (or None for the top class), got {class_index!r}")
     return int(class_index)
+
+
+def check_label(label) -> str:
+    if not isinstance(label, str) or not label:
+        raise InvalidInputError(f"label must be a class id (a non-empty string), got {label!r}")
+    return label
+
+
+def feedback_image(image, request_id) -> bytes | None:
+    """The image feedback sends: exactly one of ``image`` and ``request_id``."""
+    if (image is None) == (request_id is None):
+        raise InvalidInputError("send the image or the request_id of a recent classify call (one of them)")
+    return None if image is None else one_image(image)

@@ -22,6 +22,8 @@ class ClassifyResult:
     model: str
     version: int
     predictions: list[list[Classification]]
+    # With feedback on the server: the id `feedback(request_id=...)` may name instead of an image.
+    request_id: str | None = None
 
     @property
     def top(self) -> list[Classification]:
@@ -58,6 +60,20 @@ class ExplainResult:
     heatmap: np.ndarray  # [rows, cols] non-negative, summing to 1, over the model's input.
     informative: bool  # False when no cell lowered the score: the heatmap is then uniform.
     method: dict  # name, grid, cell_pixels, occluder, score, forward_passes.
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedbackResult:
+    """Where the server stored a corrected image, and what the model had answered for it."""
+
+    model: str
+    version: int
+    label: str  # The correct class id that was sent.
+    predicted: str  # The model's answer.
+    score: float
+    stored: str  # <label>/<sha256>.<ext> under the server's feedback folder.
+    sha256: str
+    duplicate: bool  # It was already stored under this label.
 
 
 @dataclasses.dataclass(frozen=True)
