@@ -4,7 +4,7 @@
     python -m training train TASK --preset seed|recommended|smoke [--data-dir DIR] [--dataset folder] [--epochs N | --time-budget 30m]
                                   [--precision auto|float32|bfloat16]
                                   [--run-dir DIR] [--strategy default|mirrored|multi-worker]
-                                  [--resume] [--weights imagenet|none|PATH] [--init-run DIR]
+                                  [--resume] [--weights imagenet|none|PATH] [--init-run DIR] [--extra-data DIR [--extra-repeat N]]
                                   [--no-export] [--export-root DIR] [--name NAME] [--no-store] [--int8 | --no-int8]
     python -m training export RUN_DIR [--name NAME] [--export-root DIR] [--no-store] [--int8 | --no-int8]
     python -m training download cifar10|tiny-imagenet --dest DIR
@@ -58,7 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", default="default", help="default, mirrored or multi-worker (TF_CONFIG)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last epoch")
     train.add_argument("--weights", help="pretrained base: imagenet (download), none (random) or a local .h5 path")
-    train.add_argument("--init-run", help="the run a fine-tuning task starts from (task6: a task5 run)")
+    train.add_argument("--init-run", help="start from this run's trained model (a run of the same task; task6: a task5 run, which it needs)")
+    train.add_argument(
+        "--extra-data", help="an image folder (DIR/<class id>/*.jpg, e.g. the server's IMGCLF_FEEDBACK_ROOT) whose images join the training set"
+    )
+    train.add_argument("--extra-repeat", type=int, default=1, help="each --extra-data image appears this many times per epoch (default 1)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--no-export", action="store_true", help="do not export the trained model")
     _export_options(train)
@@ -163,7 +167,9 @@ def _train(args) -> int:
     run_dir = Path(args.run_dir or f"runs/{args.task}-{args.preset}-{stamp}")
     from training import preflight
 
-    preflight.check(config, run_dir, args.preset, args.resume, args.init_run, args.strategy == "multi-worker", args.data_dir)
+    preflight.check(config, run_dir, args.preset, args.resume, args.init_run, args.strategy == "multi-worker", args.data_dir, args.extra_data)
+    if args.extra_repeat < 1:
+        raise ValueError(f"--extra-repeat must be at least 1, got {args.extra_repeat}")
     from training.train import RunOptions, train  # TensorFlow is imported here, after the quick checks.
 
     options = RunOptions(
@@ -172,6 +178,8 @@ def _train(args) -> int:
         strategy=args.strategy,
         resume=args.resume,
         init_run=args.init_run,
+        extra_data=args.extra_data,
+        extra_repeat=args.extra_repeat,
         verbose=2 if args.quiet else "auto",
         budget=time_budget,
     )

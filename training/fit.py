@@ -49,7 +49,7 @@ def fit(config: TaskConfig, dataset: ImageDataset, context: RunContext, model: k
     run, state, options = context.run, context.state, context.options
     # auto times a model built from scratch; one that continues a trained model keeps that model's
     # precision, and a frozen base's head (seconds a run, on cached features) trains in float32.
-    timed = config.precision == "auto" and not (state or model is not None or config.init_from or config.bottleneck)
+    timed = config.precision == "auto" and not (state or model is not None or config.init_from or options.init_run or config.bottleneck)
     if config.precision == "auto" and not timed:
         config = with_overrides(config, precision="float32")
     with context.strategy.scope():
@@ -79,7 +79,7 @@ def fit(config: TaskConfig, dataset: ImageDataset, context: RunContext, model: k
         with context.strategy.scope():
             trained = initial_model(config, dataset, options.init_run) if model is None else copy_model(model)
     if choice is None:
-        continued = state or model is not None or config.init_from
+        continued = state or model is not None or config.init_from or options.init_run
         choice = precision.Choice(precision.of_model(trained), "the model it continues" if continued else "as configured")
     extra.update(choice.to_json())
     plan = _plan(config, trained, train_data, dataset, context, choice)

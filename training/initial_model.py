@@ -17,7 +17,7 @@ log = logging.getLogger("training")
 
 
 def initial_model(config: TaskConfig, dataset: ImageDataset, init_run: str | None) -> keras.Model:
-    if not config.init_from:
+    if not config.init_from and init_run is None:
         if config.precision not in precision.POLICIES:
             raise ValueError(f"task {config.name}: precision {config.precision!r} must be resolved before the model is built")
         with precision.policy(config.precision):
@@ -27,7 +27,8 @@ def initial_model(config: TaskConfig, dataset: ImageDataset, init_run: str | Non
     if tuple(labels["class_ids"]) != dataset.class_ids:
         raise ValueError(f"--init-run {source} was trained on other classes than this dataset's")
     model = keras.models.load_model(source / "model.keras")
-    if config.unfreeze_from_block is not None:
+    log.info("starting from %s's trained model", source)
+    if config.init_from and config.unfreeze_from_block is not None:
         count = xception.unfreeze_top(model, config.unfreeze_from_block)
         log.info("fine-tuning: %d Xception layers unfrozen from block %d", count, config.unfreeze_from_block)
     return model

@@ -19,6 +19,9 @@ class RunOptions:
     strategy: str = "default"
     resume: bool = False
     init_run: str | None = None
+    # --extra-data: an image folder whose images join the training split (--extra-repeat times each).
+    extra_data: str | None = None
+    extra_repeat: int = 1
     verbose: str | int = "auto"
     # --time-budget: the epochs are planned from a measured throughput to fit it (training.budget).
     budget: Budget | None = None

@@ -20,6 +20,9 @@ log = logging.getLogger("training")
 def search_and_fit(config: TaskConfig, dataset: ImageDataset, context: RunContext) -> FitResult:
     from training.models import autokeras_search
 
+    if context.options.init_run:  # A trained task2 model continues with the final fit's recipe: no new search.
+        log.info("starting from %s: no search, the task's recipe trains on", context.options.init_run)
+        return fit.fit(config, dataset, context)
     budget = context.options.budget
     seconds = config.time_budget_hours * 3600 if config.time_budget_hours else None
     if budget is not None:  # The search and the final fit share the budget, less evaluation and export.

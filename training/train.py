@@ -71,6 +71,12 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
 
 def _load(config: TaskConfig, options: RunOptions, run: RunDirectory) -> ImageDataset:
     dataset = load_dataset(config.dataset, options.data_dir, config.input_size, Limits(config.max_train_images, config.max_validation_images))
+    if options.extra_data:
+        from training.data import extra
+
+        dataset, added = extra.add(dataset, options.extra_data, config.input_size, options.extra_repeat)
+        write_json(run / "extra_data.json", added)
+        log.info("extra data: %d images from %s (x%d): %s", added["images"], added["folder"], added["repeat"], added["per_class"])
     log.info(
         "data: %d training and %d validation images, %d classes, %d files skipped",
         len(dataset.train),
@@ -123,6 +129,8 @@ def _write_config(run: RunDirectory, config: TaskConfig, options: RunOptions) ->
             "data_dir": options.data_dir,
             "strategy": options.strategy,
             "init_run": options.init_run,
+            "extra_data": options.extra_data,
+            "extra_repeat": options.extra_repeat,
             "command": sys.argv,
             "started": datetime.datetime.now(datetime.UTC).isoformat(),
             "versions": {"python": sys.version.split()[0], "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},

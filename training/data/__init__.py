@@ -63,4 +63,22 @@ def check_layout(source: str, data_dir: str | Path | None) -> None:
     module.check(data_dir)
 
 
-__all__ = ["DatasetError", "ImageDataset", "Limits", "SOURCES", "Skipped", "Split", "check_layout", "load_dataset"]
+def class_ids(source: str, data_dir: str | Path | None) -> tuple[str, ...]:
+    """The class ids ``load_dataset`` would give, from the dataset's listing and small text files."""
+    if source == "digits":
+        return tuple(str(i) for i in range(10))
+    check_layout(source, data_dir)
+    if source == "tiny-imagenet":
+        from training.data import tiny_imagenet
+
+        return tuple(tiny_imagenet._index(data_dir).class_ids)
+    if source == "cifar10":
+        from training.data import cifar10
+
+        return cifar10.class_ids(data_dir)
+    from training.data import image_folder
+
+    return tuple(image_folder._layout(data_dir)[3])
+
+
+__all__ = ["DatasetError", "ImageDataset", "Limits", "SOURCES", "Skipped", "Split", "check_layout", "class_ids", "load_dataset"]

@@ -110,12 +110,22 @@ def check(data_dir: str | Path) -> None:
     _reader(Path(data_dir))
 
 
-def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Limits()) -> ImageDataset:
-    read, describe = _reader(Path(data_dir))
+def _names(read, describe) -> list[str]:
     meta = load_batch(read(META), describe(META))
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta.get("label_names", [])]
     if len(names) != 10:
         raise DatasetError(f"{describe(META)} should list 10 label_names, found {len(names)}")
+    return names
+
+
+def class_ids(data_dir: str | Path) -> tuple[str, ...]:
+    """The class ids (label names) from the metadata batch alone."""
+    return tuple(_names(*_reader(Path(data_dir))))
+
+
+def load(data_dir: str | Path, image_size: tuple[int, int], limits: Limits = Limits()) -> ImageDataset:
+    read, describe = _reader(Path(data_dir))
+    names = _names(read, describe)
 
     def split(batch_names, limit) -> Split:
         images, labels = [], []
