@@ -80,6 +80,8 @@ class ServedModel:
             "input": card.get("input"),
             "preprocessing": card.get("preprocessing"),
             "metrics": card.get("metrics", {}),
+            "training": {key: value for key, value in card.get("training", {}).items() if key in ("started", "seconds", "images_per_second")},
+            "exported_at": card.get("exported_at"),
             "labels": self.labels,
             "names": self.names,
         }

@@ -116,3 +116,38 @@ def test_the_api_docs_render_and_try_an_operation_with_a_token(server, browser):
     status = wait.until(lambda b: models.find_element("css selector", ".live-responses-table tr.response .response-col_status"))
     assert status.text.strip() == "200"
     assert "tinyimagenet-cnn" in models.find_element("css selector", ".live-responses-table tr.response .response-col_description").text
+
+
+def test_the_page_overlays_the_heatmap_shows_the_card_and_sends_feedback(server, browser, real_data_dir, tmp_path):
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    image = tmp_path / "image.jpg"
+    image.write_bytes(tiny_imagenet_jpegs(real_data_dir, 2)[1])
+    with HttpClient(server.http) as client:
+        info = client.model(TASK1)
+        explained = client.explain(str(image), model=TASK1)
+    models = open_page(browser, server)
+    models.select_by_value(TASK1)
+    facts = {dd.get_attribute("data-fact"): dd.text for dd in browser.find_elements("css selector", "#card dd")}
+    assert facts["classes"] == "200" and facts["validation top-1"].startswith(f"{100 * info.metrics['val_top1']:.1f}%")
+    assert "tiny-imagenet" in facts["trained on"] and facts["input"].startswith("32x32 RGB; resize: ") and "bilinear" in facts["input"]
+    browser.find_element("id", "file").send_keys(str(image))
+    wait = WebDriverWait(browser, 30)
+    canvas = wait.until(lambda b: b.find_element("id", "heatmap") if b.find_element("id", "heatmap").get_attribute("data-cells") else None)
+    assert canvas.get_attribute("data-cells") == "8x8" and canvas.is_displayed()
+    painted = browser.execute_script(
+        "const c = arguments[0]; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;",
+        canvas,
+    )
+    if explained.informative:  # The hottest cells are tinted over the image; the coldest are not.
+        assert 0 < painted < 64 * 64
+    assert explained.explained.name in browser.find_element("id", "explain-status").text
+    # Wrong? Pick the right class: the image is stored under the picked label.
+    label = info.labels[5]
+    Select(browser.find_element("id", "correct")).select_by_value(label)
+    browser.find_element("id", "send-feedback").click()
+    status = wait.until(lambda b: b.find_element("id", "feedback-status") if b.find_element("id", "feedback-status").get_attribute("data-stored") else None)
+    stored = status.get_attribute("data-stored")
+    assert stored.startswith(f"{label}/") and (server.feedback_root / stored).read_bytes() == image.read_bytes()
+    assert "stored as" in status.text
