@@ -133,7 +133,8 @@ def test_the_page_overlays_the_heatmap_shows_the_card_and_sends_feedback(server,
     assert "tiny-imagenet" in facts["trained on"] and facts["input"].startswith("32x32 RGB; resize: ") and "bilinear" in facts["input"]
     browser.find_element("id", "file").send_keys(str(image))
     wait = WebDriverWait(browser, 30)
-    canvas = wait.until(lambda b: b.find_element("id", "heatmap") if b.find_element("id", "heatmap").get_attribute("data-cells") else None)
+    wait.until(lambda b: b.find_element("id", "heatmap").get_attribute("data-cells"))
+    canvas = browser.find_element("id", "heatmap")
     assert canvas.get_attribute("data-cells") == "8x8" and canvas.is_displayed()
     painted = browser.execute_script(
         "const c = arguments[0]; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
@@ -147,7 +148,8 @@ def test_the_page_overlays_the_heatmap_shows_the_card_and_sends_feedback(server,
     label = info.labels[5]
     Select(browser.find_element("id", "correct")).select_by_value(label)
     browser.find_element("id", "send-feedback").click()
-    status = wait.until(lambda b: b.find_element("id", "feedback-status") if b.find_element("id", "feedback-status").get_attribute("data-stored") else None)
+    wait.until(lambda b: b.find_element("id", "feedback-status").get_attribute("data-stored"))
+    status = browser.find_element("id", "feedback-status")
     stored = status.get_attribute("data-stored")
     assert stored.startswith(f"{label}/") and (server.feedback_root / stored).read_bytes() == image.read_bytes()
     assert "stored as" in status.text
