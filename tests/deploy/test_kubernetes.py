@@ -90,6 +90,12 @@ def test_the_server_deployment_agrees_with_the_settings(path, deployment):
             volume = next(name for name, where in mounts.items() if env[variable].startswith(where + "/"))
             assert volume in secrets, (variable, volume)
     assert container["resources"]["limits"]["cpu"] == container["resources"]["requests"]["cpu"]
+    # The feedback folder is a volume every replica shares (ReadWriteMany), not the pod's own disk.
+    if "IMGCLF_FEEDBACK_ROOT" in env:
+        volume = next(name for name, where in mounts.items() if env["IMGCLF_FEEDBACK_ROOT"] == where)
+        claim = next(v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if v["name"] == volume)
+        claims = [doc for doc in yaml.safe_load_all((path.parent / "feedback-volume.yaml").read_text()) if doc["kind"] == "PersistentVolumeClaim"]
+        assert [c["spec"]["accessModes"] for c in claims if c["metadata"]["name"] == claim] == [["ReadWriteMany"]]
 
 
 def test_service_autoscaler_and_budget_point_at_the_server():
