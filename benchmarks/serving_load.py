@@ -22,6 +22,8 @@ and whose images/s counts the model's images (65 per explanation).
 Prints requests/s, images/s, p50/p99 latency and errors per concurrency. Needs `wrk` and
 `h2load` (`apt-get install wrk nghttp2-client`; `make bench` installs them) and the model in the
 BentoML store. `--service-env K=V[,K=V]` adds a run of the service with other settings.
+`--monitoring-overhead ROUNDS` instead compares the service with prediction monitoring on and off
+(IMGCLF_MONITORING), both running, timed in turn for ROUNDS rounds.
 `--int8` adds the model's int8 variant (its card must hold a usable one): the in-process ceiling of
 ``model.int8.onnx`` beside ``model.onnx``, and the service run twice, IMGCLF_PREFER_INT8=0 then 1.
 """
@@ -338,6 +340,34 @@ def multipart(jpeg: bytes, field: str = "image") -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+def monitoring_overhead(model: str, jpeg: bytes, concurrency: list[int], seconds: float, rounds: int) -> int:
+    """The service with IMGCLF_MONITORING=1 and =0, both started, timed in turn (the order swapped
+    each round so that both see the machine's drift alike): HTTP single images at each concurrency.
+    Prints the median rates and their ratio; the target is monitoring on within 5% of off."""
+    servers = {flag: Server("serving.service:Classifier", {"IMGCLF_MODELS": model, "IMGCLF_MONITORING": flag}, ROOT) for flag in ("1", "0")}
+    rates: dict[tuple[str, int], list[float]] = {}
+    try:
+        for round_index in range(rounds):
+            order = ("1", "0") if round_index % 2 == 0 else ("0", "1")
+            for c in concurrency:
+                for flag in order:
+                    url = f"http://127.0.0.1:{servers[flag].port}/classify?model={model}"
+                    rates.setdefault((flag, c), []).append(wrk(url, jpeg, "image/jpeg", c, seconds)["requests_per_s"])
+    finally:
+        for server in servers.values():
+            server.stop()
+    print(f"\nmodel {model}, HTTP single 64x64 JPEGs, {rounds} rounds of {seconds:.0f} s per cell, alternating, {os.cpu_count()} CPUs")
+    print(f"{'conc':>4} {'monitoring on':>14} {'off':>9} {'on / off':>9}  rounds (on | off)")
+    worst = 1.0
+    for c in concurrency:
+        on, off = statistics.median(rates[("1", c)]), statistics.median(rates[("0", c)])
+        worst = min(worst, on / off)
+        each = " | ".join(" ".join(f"{r:.0f}" for r in rates[(flag, c)]) for flag in ("1", "0"))
+        print(f"{c:>4} {on:>14.1f} {off:>9.1f} {on / off:>9.3f}  {each}")
+    print(f"monitoring on / off, worst concurrency: {worst:.3f} (target >= 0.95: {'met' if worst >= 0.95 else 'NOT met'})")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tinyimagenet-cnn")
@@ -352,11 +382,19 @@ def main() -> int:
     parser.add_argument(
         "--service-env", action="append", default=[], metavar="K=V[,K=V]", help="also run the service with these environment settings (repeatable)"
     )
+    parser.add_argument(
+        "--monitoring-overhead",
+        type=int,
+        metavar="ROUNDS",
+        help="only compare the service with IMGCLF_MONITORING=1 and 0, alternating, for ROUNDS rounds",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk (make bench does it)", file=sys.stderr)
         return 2
     jpeg = sample_jpeg()
+    if args.monitoring_overhead:
+        return monitoring_overhead(args.model, jpeg, args.concurrency, args.duration, args.monitoring_overhead)
     rows = []
     ceilings = [("in-process", "model.onnx")] + ([("in-process int8", "model.int8.onnx")] if args.int8 else [])
     for label, onnx_file in ceilings:
