@@ -108,5 +108,5 @@ def test_the_explanation_examples_explain_the_top_class(server, here):
     curl = json.loads(run(["bash", "-c", filled(lines[0], server)], here))
     assert curl["label"] == top and curl["method"]["forward_passes"] == 65
     assert sum(map(sum, curl["heatmap"])) == pytest.approx(1, abs=1e-5)
-    rpc = json.loads(run(["bash", "-c", filled(lines[1], server).replace("grpcurl ", f"{grpcurl} ", 1)], here))
-    assert rpc["explained"]["label"] == top and rpc["heatmapRows"] == 8 and len(rpc["heatmap"]) == 64
+    rpc = snake(json.loads(run(["bash", "-c", filled(lines[1], server).replace("grpcurl ", f"{grpcurl} ", 1)], here)))
+    assert rpc["explained"]["label"] == top and rpc["heatmap_rows"] == 8 and len(rpc["heatmap"]) == 64
