@@ -154,55 +154,49 @@ def _v2_paths() -> dict:
     return paths
 
 
-def _paths() -> dict:
+def _image_operation(kind: str, summary: str, statuses: tuple[str, ...], option: dict, example: dict) -> dict:
+    """An operation that takes images as /classify does (multipart, JSON base64 or a raw image
+    body), its ``kind``JSON, ``kind``Multipart and ``kind``Response schemas, and one query ``option``."""
     image_body = {"schema": {"type": "string", "format": "binary"}}
-    classify = _operation(
+    return _operation(
+        summary,
+        "imgclf",
+        _responses(_json(_ref(f"{kind}Response")), *statuses),
+        parameters=[*MODEL_QUERY, option],
+        requestBody={
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": _ref(f"{kind}Multipart")},
+                **_json(_ref(f"{kind}JSON"), example),
+                "image/*": image_body,
+                "application/octet-stream": image_body,
+            },
+        },
+        operationId=kind.lower(),
+    )
+
+
+def _paths() -> dict:
+    classify = _image_operation(
+        "Classify",
         "Classify encoded images (any size and format): the top classes of each",
-        "imgclf",
-        _responses(_json(_ref("ClassifyResponse")), "400", "401", "404", "413", "503", "504"),
-        parameters=[*MODEL_QUERY, {"name": "top_k", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
-        requestBody={
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": _ref("ClassifyMultipart")},
-                **_json(_ref("ClassifyJSON"), {"images": [EXAMPLE_PNG], "top_k": 3}),
-                "image/*": image_body,
-                "application/octet-stream": image_body,
-            },
-        },
-        operationId="classify",
+        ("400", "401", "404", "413", "503", "504"),
+        {"name": "top_k", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {"images": [EXAMPLE_PNG], "top_k": 3},
     )
-    explain = _operation(
+    explain = _image_operation(
+        "Explain",
         "Explain one image's answer: a heatmap of the model's input, by occlusion (IMGCLF_EXPLAIN_GRID)",
-        "imgclf",
-        _responses(_json(_ref("ExplainResponse")), "400", "401", "404", "413", "503", "504"),
-        parameters=[*MODEL_QUERY, {"name": "class_index", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
-        requestBody={
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": _ref("ExplainMultipart")},
-                **_json(_ref("ExplainJSON"), {"image": EXAMPLE_PNG}),
-                "image/*": image_body,
-                "application/octet-stream": image_body,
-            },
-        },
-        operationId="explain",
+        ("400", "401", "404", "413", "503", "504"),
+        {"name": "class_index", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"image": EXAMPLE_PNG},
     )
-    feedback = _operation(
+    feedback = _image_operation(
+        "Feedback",
         "Store an image (or a recent request's image) with its correct label, for retraining (IMGCLF_FEEDBACK_ROOT)",
-        "imgclf",
-        _responses(_json(_ref("FeedbackResponse")), "400", "401", "404", "413", "501", "503", "507"),
-        parameters=[*MODEL_QUERY, {"name": "label", "in": "query", "schema": {"type": "string"}}],
-        requestBody={
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": _ref("FeedbackMultipart")},
-                **_json(_ref("FeedbackJSON"), {"image": EXAMPLE_PNG, "label": "n01443537"}),
-                "image/*": image_body,
-                "application/octet-stream": image_body,
-            },
-        },
-        operationId="feedback",
+        ("400", "401", "404", "413", "501", "503", "507"),
+        {"name": "label", "in": "query", "schema": {"type": "string"}},
+        {"image": EXAMPLE_PNG, "label": "n01443537"},
     )
     return {
         "/classify": {"post": classify},
