@@ -358,7 +358,7 @@ def monitoring_overhead(model: str, jpeg: bytes, concurrency: list[int], seconds
             server.stop()
     print(f"\nmodel {model}, HTTP single 64x64 JPEGs, {rounds} rounds of {seconds:.0f} s per cell, alternating, {os.cpu_count()} CPUs")
     print(f"{'conc':>4} {'monitoring on':>14} {'off':>9} {'on / off':>9}  rounds (on | off)")
-    worst = 1.0
+    worst = float("inf")
     for c in concurrency:
         on, off = statistics.median(rates[("1", c)]), statistics.median(rates[("0", c)])
         worst = min(worst, on / off)
