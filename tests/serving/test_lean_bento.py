@@ -74,6 +74,7 @@ def test_the_bento_and_its_dockerfile_install_only_the_serving_requirements(bent
     assert sorted(p.name for p in (bento["folder"] / "src" / "training" / "interface").iterdir()) == [
         "__init__.py",
         "contract.py",
+        "monitoring.py",
         "preprocessing.py",
     ]
 
