@@ -49,7 +49,10 @@ def start_server(
     python: str = sys.executable,
 ) -> Server:
     """Starts `bentoml serve` (with ``python``'s BentoML) and waits until ``ready(http_url, grpc_target)``
-    (default: /readyz, /models and the gRPC health check answer over plain connections)."""
+    (default: /readyz, /models and the gRPC health check answer over plain connections).
+
+    Two servers running at once need different BENTOML_HOMEs: BentoML keeps the workers' metric
+    files in BENTOML_HOME/prometheus_multiproc_dir and clears that folder when a server starts."""
     http_port, grpc_port = free_port(), free_port()
     log = tmp / "server.log"
     environment = {**(os.environ if base_env is None else base_env), "TF_CPP_MIN_LOG_LEVEL": "2", "IMGCLF_GRPC_PORT": str(grpc_port), **env}

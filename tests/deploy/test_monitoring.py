@@ -6,9 +6,11 @@ class while the validation images keep it under."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -65,7 +67,18 @@ def test_a_live_server_exports_every_named_metric_and_its_drift_follows_the_stre
     # The demo's smoke run validated on 100 images: the card's reference is the model's answers to them.
     validation = load_dataset("digits", None, (32, 32), Limits(300, 100)).validation.images
     window = len(validation)
-    env = {"IMGCLF_MODELS": "digits-cnn", "IMGCLF_WORKERS": "1", "IMGCLF_DRIFT_WINDOW": str(window), "IMGCLF_MAX_BATCH": "50"}
+    # A BentoML home of its own (the demo model copied from the session's store): BentoML keeps the
+    # workers' metric files in BENTOML_HOME/prometheus_multiproc_dir and clears it when a server
+    # starts, which would hide the session server's counters from its own /metrics.
+    home = tmp_path / "bentoml"
+    shutil.copytree(Path(os.environ["BENTOML_HOME"]) / "models" / "digits-cnn", home / "models" / "digits-cnn", symlinks=True)
+    env = {
+        "BENTOML_HOME": str(home),
+        "IMGCLF_MODELS": "digits-cnn",
+        "IMGCLF_WORKERS": "1",
+        "IMGCLF_DRIFT_WINDOW": str(window),
+        "IMGCLF_MAX_BATCH": "50",
+    }
     server = start_server(tmp_path, env)
     try:
 
