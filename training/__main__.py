@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
         "only where it trains at least 1.15x as fast; the saved model is float32 either way",
     )
     train.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any task setting (repeatable); VALUE is read as JSON, e.g. --set cutmix=0.5, "
+        "--set 'long_schedule={\"cutmix\": 0.5}', --set model.head_dropout=0.4",
+    )
     train.add_argument("--max-train-images", type=int, help="cap the training images read")
     train.add_argument("--run-dir", help="output folder (default: runs/TASK-PRESET-TIMESTAMP)")
     train.add_argument("--strategy", default="default", help="default, mirrored or multi-worker (TF_CONFIG)")
@@ -136,9 +144,10 @@ def _train(args) -> int:
         if args.strategy == "multi-worker":
             raise ValueError("--time-budget is not supported with --strategy multi-worker (each worker would plan its own epochs)")
         seconds = budget.parse(args.time_budget)
-    config = tasks.resolve(
-        args.task,
-        args.preset,
+    from training.task_config import parse_settings
+
+    settings = parse_settings(args.set)
+    named = dict(
         dataset=args.dataset,
         weights=args.weights,
         epochs=args.epochs,
@@ -146,6 +155,12 @@ def _train(args) -> int:
         max_train_images=args.max_train_images,
         precision=args.precision and precision.check(args.precision),
     )
+    for key, value in named.items():
+        if value is not None and key in settings:
+            raise ValueError(f"--set {key}=... and --{key.replace('_', '-')} both set {key}: give one of them")
+    if args.time_budget is not None and "epochs" in settings:
+        raise ValueError("--set epochs=... and --time-budget cannot be used together: the budget picks the epochs; give one of them")
+    config = tasks.resolve(args.task, args.preset, **settings, **named)
     if args.time_budget is not None:
         int8 = config.int8 if args.int8 is None else args.int8
         time_budget = budget.Budget(seconds, STARTED, export=not args.no_export, int8=int8 and not args.no_export)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from training import features, pipeline, precision, probe, recipe
+from training import features, pipeline, precision, probe, recipe, regularization
 from training.budget import Plan
 from training.data import ImageDataset
 from training.evaluation import EVALUATION_BATCH
@@ -85,6 +85,21 @@ def fit(config: TaskConfig, dataset: ImageDataset, context: RunContext, model: k
     plan = _plan(config, trained, train_data, dataset, context, choice)
     if plan is not None:
         config = with_overrides(config, epochs=plan.epochs, warmup_epochs=plan.warmup_epochs)
+    scaled = regularization.for_schedule(config, config.epochs)
+    if scaled is not None:  # The regularisation the planned schedule needs (a resumed run re-plans the same).
+        log.info(
+            "regularisation for %d epochs (strength %.2f of the long schedule's): %s",
+            config.epochs,
+            scaled.strength,
+            ", ".join(f"{name} {value:.4g}" for name, value in scaled.values.items()),
+        )
+        cutmix = config.cutmix
+        config = with_overrides(config, **scaled.values)
+        extra["regularization"] = scaled.to_json()
+        if config.cutmix != cutmix:
+            train_data = pipeline.training_dataset(
+                train_x, dataset.train.labels, dataset.num_classes, config.batch_size, config.augment, config.seed, config.cutmix
+            )
     if not state:
         with context.strategy.scope():
             recipe.compile_model(trained, config, dataset.num_classes)

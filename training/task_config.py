@@ -5,10 +5,12 @@ changes by name and type. The tasks themselves and their presets are `training.t
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from typing import Any
 
 from training import model_options as options
+from training import regularization
 from training.data import SOURCES
 
 ARCHITECTURES = ("cnn", "alexnet", "xception", "autokeras")
@@ -43,6 +45,11 @@ class TaskConfig:
     augment: bool = False
     # CutMix on top of the augmentation, per image with this probability (training.pipeline).
     cutmix: float = 0.0
+    # Regularisation that grows with the planned schedule (training.regularization): the values of
+    # these settings (cutmix, weight_decay, label_smoothing) from a plan of 2x ``reference_epochs``
+    # on; up to ``reference_epochs`` the settings above hold, in between they are interpolated.
+    long_schedule: dict = dataclasses.field(default_factory=dict)
+    reference_epochs: int = 20
     # float32, bfloat16 (Keras' mixed_bfloat16) or auto: chosen by timing both (training.precision).
     precision: str = "float32"
     # Pretrained bases (Xception): "imagenet" (downloaded by Keras), "none" (random), or a path.
@@ -95,6 +102,12 @@ class TaskConfig:
             (self.trial_epochs is None or self.trial_epochs >= 1, f"trial_epochs must be at least 1, got {self.trial_epochs}"),
             (0 < self.search_share < 1, f"search_share must be between 0 and 1, got {self.search_share}"),
             (not self.final_fit or self.architecture == "autokeras", "final_fit follows an AutoKeras search (architecture autokeras)"),
+            *regularization.check(self.long_schedule, self.reference_epochs),
+            (
+                "weight_decay" not in self.long_schedule or self.optimizer == "adamw",
+                f"long_schedule weight_decay needs optimizer adamw (the only one here that decays weights), got {self.optimizer!r}",
+            ),
+            (not (self.bottleneck and self.long_schedule.get("cutmix")), "bottleneck features cannot be combined with CutMix"),
         ]
         for ok, message in checks:
             if not ok:
@@ -130,3 +143,23 @@ def with_overrides(config: TaskConfig, **overrides: Any) -> TaskConfig:
     if "model" in overrides and overrides.get("architecture", config.architecture) == config.architecture:
         overrides["model"] = options.merge(config.model, overrides["model"])
     return dataclasses.replace(config, **overrides)
+
+
+def parse_settings(assignments: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` assignments as overrides for `with_overrides`: each VALUE is read as JSON
+    (``0.5``, ``true``, ``{"cutmix": 0.5}``), else as text; ``model.KEY`` sets one model option."""
+    settings: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {assignment!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        if key.startswith("model."):
+            settings.setdefault("model", {})[key.removeprefix("model.")] = value
+        else:
+            settings[key] = value
+    return settings
