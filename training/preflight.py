@@ -46,7 +46,7 @@ def check(
 
         extra.check(extra_data, class_ids(config.dataset, data_dir))
     if not multi_worker:  # Other workers of a multi-worker run write to scratch folders, not run_dir.
-        RunDirectory(run_dir).check(config.name, preset, resume)
+        RunDirectory(run_dir).check(config.name, preset, resume, config.to_json())
     check_init_run(config, init_run)
     if config.weights not in (None, "none", "imagenet") and not Path(config.weights).is_file():
         raise weights_file_error(Path(config.weights))

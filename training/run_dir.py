@@ -93,15 +93,17 @@ class RunDirectory:
     def checkpoint_state(self) -> Path:
         return self.path / "checkpoint" / "state.json"
 
-    def prepare(self, task: str, preset: str, resume: bool) -> dict | None:
+    def prepare(self, task: str, preset: str, resume: bool, settings: dict | None = None) -> dict | None:
         """Checks the folder can hold this run and creates it; returns the saved state when resuming."""
-        state = self.check(task, preset, resume)
+        state = self.check(task, preset, resume, settings)
         if not resume:
             self.path.mkdir(parents=True, exist_ok=True)
         return state
 
-    def check(self, task: str, preset: str, resume: bool) -> dict | None:
-        """Checks the folder can hold this run (changes nothing); returns the saved state when resuming."""
+    def check(self, task: str, preset: str, resume: bool, settings: dict | None = None) -> dict | None:
+        """Checks the folder can hold this run (changes nothing); returns the saved state when resuming.
+        A run resumes with the settings it started with (``settings``: the task config as JSON, as
+        config.json holds it); any that differ are named."""
         config_path = self.path / "config.json"
         if resume:
             if not config_path.is_file():
@@ -111,6 +113,11 @@ class RunDirectory:
                 raise RunDirectoryError(
                     f"--resume: {self.path} holds a run of {saved.get('task', {}).get('name')} "
                     f"--preset {saved.get('preset')}, not {task} --preset {preset}"
+                )
+            changed = _changed_settings(saved.get("task", {}), settings or {})
+            if changed:
+                raise RunDirectoryError(
+                    f"--resume: {self.path} was started with other settings: {'; '.join(changed)}; resume it with the options it started with"
                 )
             return read_json(self.checkpoint_state) if self.checkpoint_state.is_file() else None
         if config_path.is_file():
@@ -122,3 +129,10 @@ class RunDirectory:
         if self.path.exists() and any(self.path.iterdir()):
             raise RunDirectoryError(f"{self.path} is not empty and holds no run; choose an empty or new --run-dir")
         return None
+
+
+def _changed_settings(saved: dict, settings: dict) -> list[str]:
+    """``name was X, now Y`` for each setting both hold with different values (JSON-normalised)."""
+    now = json.loads(json.dumps(settings))
+    names = sorted(name for name in set(saved) & set(now) if saved[name] != now[name])
+    return [f"{name} was {json.dumps(saved[name])}, now {json.dumps(now[name])}" for name in names]

@@ -46,7 +46,7 @@ def train(config: TaskConfig, run_dir: str | Path, options: RunOptions = RunOpti
         scratch = tempfile.mkdtemp(prefix=f"worker{distribute.worker_index()}-")
         print(f"worker {distribute.worker_index()}: scratch folder {scratch} (removed when the worker ends)", file=sys.stderr)
     run = RunDirectory(run_dir if chief else scratch)
-    state = run.prepare(config.name, options.preset, options.resume)
+    state = run.prepare(config.name, options.preset, options.resume, config.to_json() if chief else None)
     if not options.resume:
         _write_config(run, config, options)
     handler = _attach_log(run / "train.log")

@@ -1,4 +1,4 @@
-"""A run killed with SIGKILL mid-training resumes from its last completed epoch."""
+"""A run killed with SIGKILL mid-training resumes from its last completed epoch, with the settings it started with."""
 
 from __future__ import annotations
 
@@ -45,6 +45,13 @@ def test_sigkill_then_resume_loses_at_most_one_epoch(tmp_path):
     killed_at = json.loads(state_file.read_text())["epoch"]
     assert 2 <= killed_at < EPOCHS, "the run finished before it could be killed"
     assert not (run / "metrics.json").exists()
+
+    # Resumed with other settings, the run is refused by name and left as it was.
+    state = state_file.read_bytes()
+    other = run_cli("train", "demo", "--preset", "smoke", "--epochs", str(EPOCHS + 1), "--set", "cutmix=0.5", "--run-dir", str(run), "--resume")
+    assert other.returncode == 2, other.stderr[-3000:]
+    assert f"was started with other settings: cutmix was 0.0, now 0.5; epochs was {EPOCHS}, now {EPOCHS + 1}" in other.stderr
+    assert state_file.read_bytes() == state and not (run / "metrics.json").exists()
 
     resumed = run_cli("train", "demo", "--preset", "smoke", "--epochs", str(EPOCHS), "--run-dir", str(run), "--resume", "--quiet", "--no-export")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
