@@ -1,6 +1,6 @@
 """Regularisation scaled with the planned schedule, end to end: `train --set long_schedule=...`
-records what the run trained with and really trains with it (CutMix on every image lowers the
-training accuracy that the same run without it reaches)."""
+records what the run trained with and really trains with it (CutMix on every image holds the
+training accuracy below the validation accuracy)."""
 
 from __future__ import annotations
 
@@ -27,11 +27,10 @@ def _train(run, reference_epochs: int):
 
 
 def test_the_long_schedules_values_are_trained_with_once_the_plan_is_long_enough(tmp_path):
-    long_metrics, long_history = _train(tmp_path / "long", reference_epochs=2)  # 4 epochs: twice the reference, full strength.
-    assert long_metrics["regularization"] == {"epochs": 4, "reference_epochs": 2, "strength": 1.0, "cutmix": 1.0}
+    metrics, history = _train(tmp_path / "long", reference_epochs=2)  # 4 epochs: twice the reference, full strength.
+    assert metrics["regularization"] == {"epochs": 4, "reference_epochs": 2, "strength": 1.0, "cutmix": 1.0}
     assert "regularisation for 4 epochs (strength 1.00 of the long schedule's): cutmix 1" in (tmp_path / "long" / "train.log").read_text()
-    short_metrics, short_history = _train(tmp_path / "short", reference_epochs=4)  # At the reference: the preset's own values.
-    assert short_metrics["regularization"] == {"epochs": 4, "reference_epochs": 4, "strength": 0.0, "cutmix": 0.0}
-    # CutMix on every image mixes every label: the training accuracy against those labels falls
-    # (measured: 0.66 against 0.96; label smoothing 0.2 instead, which this must not pass for, 0.85).
-    assert long_history[-1]["accuracy"] < short_history[-1]["accuracy"] - 0.2, (long_history[-1], short_history[-1])
+    # CutMix on every image mixes every label, so the training accuracy against those labels falls
+    # below the validation accuracy on whole images. Measured: 0.66 against 0.82; with label
+    # smoothing 0.2 in CutMix's place, 0.85 against 0.80.
+    assert history[-1]["accuracy"] < history[-1]["val_accuracy"] - 0.05, history[-1]
