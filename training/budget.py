@@ -129,10 +129,16 @@ class Budget:
         and the `SAFETY` share (the one formula of the plan and of every re-plan)."""
         return math.floor((self.remaining() - reserve_seconds - margin) * (1 - SAFETY) / epoch_seconds)
 
+    @staticmethod
+    def epoch_seconds(images_per_second: float, train_images: int, validation_images: int, checkpoint_seconds: float = 0.0) -> float:
+        """An epoch's price: training, validation (`VALIDATION_SPEEDUP` times as fast), its checkpoint
+        and the fixed overhead."""
+        epoch = train_images / images_per_second + validation_images / (VALIDATION_SPEEDUP * images_per_second)
+        return epoch + checkpoint_seconds + EPOCH_OVERHEAD_SECONDS
+
     def plan(self, images_per_second: float, train_images: int, validation_images: int, warmup_epochs: int, checkpoint_seconds: float = 0.0) -> Plan:
         """The most epochs that fit in what is left of the budget (at least one), at the probe's throughput."""
-        epoch = train_images / images_per_second + validation_images / (VALIDATION_SPEEDUP * images_per_second)
-        epoch += checkpoint_seconds + EPOCH_OVERHEAD_SECONDS
+        epoch = self.epoch_seconds(images_per_second, train_images, validation_images, checkpoint_seconds)
         kept = self.reserve(images_per_second, validation_images)
         epochs = self.epochs_that_fit(epoch, kept)
         if epochs < 1:
@@ -172,7 +178,11 @@ class Budget:
     def next_epoch_fits(self, epoch_seconds: float, reserve_seconds: float) -> bool:
         return self.remaining() - reserve_seconds >= epoch_seconds
 
-    def search_seconds(self, share: float) -> float:
+    def search_seconds(self, share: float, final_fit_seconds: float = 0.0) -> float:
         """The AutoKeras search's seconds: ``share`` of what is left after the reserve (1 when no
-        final fit follows it), and at least `MINIMUM_SEARCH_SECONDS`."""
-        return max(MINIMUM_SEARCH_SECONDS, self.remaining() - self.reserve()) * share
+        final fit follows it), but never so much that less than ``final_fit_seconds`` (what the
+        final fit needs to reach the epochs its recipe is tuned for) would be left for the final
+        fit; and at least ``share`` of `MINIMUM_SEARCH_SECONDS`."""
+        left = self.remaining() - self.reserve()
+        seconds = max(MINIMUM_SEARCH_SECONDS, left) * share
+        return max(MINIMUM_SEARCH_SECONDS * share, min(seconds, left - final_fit_seconds))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from training import fit, pipeline, precision, probe
-from training.budget import describe
+from training.budget import Budget, describe
 from training.data import ImageDataset
 from training.run_context import RunContext
 from training.run_dir import read_json, write_json
@@ -25,10 +25,12 @@ def search_and_fit(config: TaskConfig, dataset: ImageDataset, context: RunContex
         return fit.fit(config, dataset, context)
     budget = context.options.budget
     seconds = config.time_budget_hours * 3600 if config.time_budget_hours else None
-    if budget is not None:  # The search and the final fit share the budget, less evaluation and export.
-        seconds = budget.search_seconds(config.search_share if config.final_fit else 1.0)
-        log.info("time budget: the search gets %s", describe(seconds))
     choice = _precision(config, dataset, context)
+    if budget is not None:  # The search and the final fit share the budget, less evaluation and export.
+        needed = _final_fit_seconds(config, dataset, choice)
+        seconds = budget.search_seconds(config.search_share if config.final_fit else 1.0, needed)
+        kept = f", the final fit at least {describe(needed)} ({config.reference_epochs} epochs)" if needed else ""
+        log.info("time budget: the search gets %s (%.0f%% of what is left%s)", describe(seconds), 100 * config.search_share, kept)
     with precision.policy(choice.precision):  # The trials' models are built in it.
         searched = autokeras_search.search(config, dataset, context.run, context.options, seconds)
     searched.extra.update(choice.to_json())
@@ -40,6 +42,17 @@ def search_and_fit(config: TaskConfig, dataset: ImageDataset, context: RunContex
     result.extra["search_epochs"] = len(searched.history)
     result.extra.update(choice.to_json())
     return result
+
+
+def _final_fit_seconds(config: TaskConfig, dataset: ImageDataset, choice: precision.Choice) -> float:
+    """What the final fit needs to train task1's network (the search space's first) for
+    ``reference_epochs``, the schedule its recipe is tuned for, at the rate the precision probe
+    measured (0 when it measured none: the share alone decides)."""
+    rate = choice.rates.get(choice.precision)
+    if not config.final_fit or not rate:
+        return 0.0
+    epoch = Budget.epoch_seconds(rate, len(dataset.train), len(dataset.validation))
+    return config.reference_epochs * epoch
 
 
 def _precision(config: TaskConfig, dataset: ImageDataset, context: RunContext) -> precision.Choice:

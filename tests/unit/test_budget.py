@@ -92,6 +92,17 @@ def test_the_search_gets_its_share_of_what_the_reserve_leaves():
     assert budget.Budget(10, time.monotonic()).search_seconds(1.0) == budget.MINIMUM_SEARCH_SECONDS
 
 
+def test_the_search_leaves_the_final_fit_the_time_its_recipe_needs():
+    clock = lambda: 0.0  # noqa: E731 (a frozen clock: the arithmetic alone)
+    run_budget = budget.Budget(1000, 0.0, clock=clock)
+    left = 1000 - run_budget.reserve()
+    assert run_budget.search_seconds(0.3, final_fit_seconds=100) == pytest.approx(left * 0.3)  # The share leaves plenty.
+    assert run_budget.search_seconds(0.3, final_fit_seconds=900) == pytest.approx(left - 900)  # The final fit's need wins.
+    assert run_budget.search_seconds(0.3, final_fit_seconds=5000) == budget.MINIMUM_SEARCH_SECONDS * 0.3  # Never below the floor.
+    epoch = budget.Budget.epoch_seconds(1000, 100_000, 5_000)
+    assert epoch == pytest.approx(100 + 5 / budget.VALIDATION_SPEEDUP + budget.EPOCH_OVERHEAD_SECONDS)
+
+
 def test_an_export_that_builds_int8_keeps_more_time_back():
     started = time.monotonic()
     plain, int8 = budget.Budget(600, started), budget.Budget(600, started, int8=True)
