@@ -8,6 +8,7 @@ import math
 import pytest
 
 from training import regularization, tasks
+from training.__main__ import main
 from training.task_config import parse_settings
 
 
@@ -72,3 +73,22 @@ def test_set_reads_json_values_text_and_model_options():
 def test_set_without_a_key_and_a_value_is_refused(assignment):
     with pytest.raises(ValueError, match="--set expects KEY=VALUE"):
         parse_settings([assignment])
+
+
+@pytest.mark.parametrize(
+    "arguments,words",
+    [
+        (["task1", "--set", "cutmix"], "--set expects KEY=VALUE, got 'cutmix'"),
+        (["task1", "--set", "dropuot=0.5"], "unknown task setting 'dropuot'"),
+        (["task1", "--set", "cutmix=often"], "setting cutmix expects"),
+        (["task1", "--set", 'long_schedule={"dropout": 0.5}'], "long_schedule settings must be among cutmix, weight_decay, label_smoothing"),
+        (["task1", "--set", 'long_schedule={"cutmix": 1.5}'], "long_schedule cutmix is a probability between 0 and 1"),
+        (["task3", "--preset", "seed", "--set", 'long_schedule={"weight_decay": 0.05}'], "long_schedule weight_decay needs optimizer adamw"),
+        (["task1", "--set", "epochs=3", "--epochs", "4"], "--set epochs=... and --epochs both set epochs: give one of them"),
+        (["task1", "--set", "epochs=3", "--time-budget", "5m"], "--set epochs=... and --time-budget cannot be used together"),
+    ],
+)
+def test_the_command_refuses_a_bad_setting_by_name(arguments, words, capsys, tmp_path):
+    assert main(["train", *arguments, "--run-dir", str(tmp_path / "run")]) == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # Refused before anything was written.
