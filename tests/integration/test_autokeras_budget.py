@@ -42,3 +42,30 @@ def test_trials_of_equal_time_are_stopped_by_their_clock_not_their_epochs(tmp_pa
     assert len(result.history) < 500 * result.extra["trials"]
     trials = json.loads((tmp_path / "trials.json").read_text())
     assert sum(trial["score"] is not None for trial in trials) >= 2
+
+
+def test_a_trials_learning_rate_anneals_to_zero_over_its_seconds():
+    """Each trial is scored at the end of a cosine from its starting rate to zero over its time."""
+    import time
+
+    import keras
+
+    from training.models.autokeras_search import TrialClock
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
+    rates = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+            time.sleep(0.02)
+
+    clock = TrialClock(1.0)
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((64, 4), dtype=np.float32), np.eye(2, dtype=np.float32)[rng.integers(0, 2, 64)]
+    model.fit(images, labels, batch_size=8, epochs=1000, callbacks=[clock, Record()], verbose=0)
+    assert clock.stopped == 1 and len(rates) < 8000  # The clock, not the epochs, ended it.
+    assert rates[0] == pytest.approx(1e-3, rel=0.01) and rates[-1] < 2e-5
+    assert all(later <= earlier for earlier, later in zip(rates, rates[1:], strict=False))
+    assert clock.rate(0.5) == pytest.approx(5e-4)

@@ -40,7 +40,7 @@ def test_the_first_trial_is_task1s_recommended_network_and_learns(tmp_path):
     assert _conv_widths(result.model) == _conv_widths(task1) == [32, 32, 64, 64, 128, 128]
     assert result.model.count_params() == task1.count_params()
     trial = json.loads((tmp_path / "trials.json").read_text())[0]["hyperparameters"]
-    assert (trial["cnn/width"], trial["cnn/convs_per_block"], trial["cnn/dropout"]) == (32, 2, 0.3)
+    assert (trial["cnn/width"], trial["cnn/convs_per_block"]) == (32, 2)
     # The trial really trains: AutoKeras' adam_weight_decay had run trials at a zero rate (chance).
     assert result.history[-1]["val_accuracy"] > 0.5, result.history
 
@@ -97,3 +97,18 @@ def test_a_bad_search_space_is_named(model, tmp_path):
     config = tasks.with_overrides(config, model=model)
     with pytest.raises(ValueError, match=r"search_space must be one of \('cnn',\) and stand alone"):
         autokeras_search._auto_model(config, tmp_path, 10)
+
+
+def test_the_space_holds_task1s_network_and_larger_ones_and_no_regularisation():
+    """Short trials favour the cheapest, least regularised network; the space offers none below
+    task 1's and leaves the head's dropout to the recipe."""
+    import keras
+    import keras_tuner
+
+    from training.models import autokeras_space
+
+    hp = keras_tuner.HyperParameters()
+    autokeras_space.CNNBlock(name="cnn").build(hp, keras.Input((32, 32, 3)))
+    base = autokeras_space.task1_network()
+    space = {p.name: p.values for p in hp.space}
+    assert space == {"cnn/width": [base.filters[0], 48, 64], "cnn/convs_per_block": [base.convs_per_block, 3]}

@@ -7,13 +7,15 @@ that folder. The best model comes back as a plain Keras model taking raw 0-255 p
 (AutoKeras normalises inside it) and returning probabilities.
 
 The wall-clock budget stops the running trial at the budget and lets no new trial start. With
-``equal_time_trials``, each trial trains for an equal share of the search's time (`TrialClock`).
+``equal_time_trials``, each trial trains for an equal share of the search's time, its learning
+rate annealed over that time (`TrialClock`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import sys
 import time
 
@@ -47,17 +49,29 @@ class SearchBudget(keras.callbacks.Callback):
 
 class TrialClock(keras.callbacks.Callback):
     """Ends each trial's training after ``seconds`` (then it is validated and scored): trials of
-    equal time. One instance serves every trial; its clock restarts when a trial's fit begins."""
+    equal time. Within a trial the learning rate follows a cosine from its starting value to zero
+    over those seconds, so each trial is scored at the end of an annealed schedule, as the final
+    fit will be, not in the middle of a constant rate's noise. One instance serves every trial;
+    its clock restarts when a trial's fit begins."""
 
     def __init__(self, seconds: float):
         super().__init__()
         self.seconds, self.started, self.stopped = seconds, time.monotonic(), 0
+        self.initial_rate = None
 
     def __deepcopy__(self, memo):
         return self
 
     def on_train_begin(self, logs=None):
         self.started = time.monotonic()
+        self.initial_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def rate(self, elapsed: float) -> float:
+        """The learning rate ``elapsed`` seconds into a trial."""
+        return self.initial_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, elapsed / self.seconds)))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate = self.rate(time.monotonic() - self.started)
 
     def on_train_batch_end(self, batch, logs=None):
         if not self.model.stop_training and time.monotonic() - self.started > self.seconds:
