@@ -40,13 +40,14 @@ def check(
     extra_data: str | None = None,
 ) -> None:
     """Raises the error `train` would raise for a bad run folder, dataset, extra folder, start run or weights file."""
+    # The run folder first: a folder holding another run is refused whatever the data.
+    if not multi_worker:  # Other workers of a multi-worker run write to scratch folders, not run_dir.
+        RunDirectory(run_dir).check(config.name, preset, resume, config.to_json())
     check_layout(config.dataset, data_dir)
     if extra_data is not None:
         from training.data import extra
 
         extra.check(extra_data, class_ids(config.dataset, data_dir))
-    if not multi_worker:  # Other workers of a multi-worker run write to scratch folders, not run_dir.
-        RunDirectory(run_dir).check(config.name, preset, resume, config.to_json())
     check_init_run(config, init_run)
     if config.weights not in (None, "none", "imagenet") and not Path(config.weights).is_file():
         raise weights_file_error(Path(config.weights))
