@@ -78,7 +78,7 @@ def test_a_budget_is_shared_by_the_search_and_the_final_fit(real_data_dir, tmp_p
     run = tmp_path / "run"
     result = run_cli(
         "train", "task2", "--preset", "recommended", "--data-dir", str(real_data_dir), "--max-train-images", "2000",
-        "--time-budget", "90s", "--run-dir", str(run), "--quiet", "--no-export",
+        "--time-budget", "60s", "--precision", "float32", "--run-dir", str(run), "--quiet", "--no-export",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
