@@ -45,6 +45,23 @@ def test_the_first_trial_is_task1s_recommended_network_and_learns(tmp_path):
     assert result.history[-1]["val_accuracy"] > 0.5, result.history
 
 
+def test_every_trial_trains_in_the_precision_the_search_runs_in(tmp_path):
+    """KerasTuner clears Keras' session before each build, which resets the dtype policy to
+    float32: the trials and the best model must keep the run's bfloat16 (the final fit continues
+    the best in its precision), and the probabilities stay float32."""
+    from training import precision
+    from training.models import autokeras_search
+
+    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=2, trial_epochs=1, equal_time_trials=False)
+    dataset = load_dataset("digits", None, config.input_size, Limits(300, 100))
+    with precision.policy("bfloat16"):
+        result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0), seconds=None)
+    # The best model is built again after the last trial, behind KerasTuner's session clearing too.
+    assert precision.of_model(result.model) == "bfloat16"
+    probabilities = result.model.predict(dataset.validation.images[:8].astype(np.float32), verbose=0)
+    assert probabilities.dtype == np.float32
+
+
 def test_a_model_with_random_augmentation_layers_exports_after_plain_keras(tmp_path):
     """The stock search space with augment=True keeps Keras' RandomFlip/RandomTranslation in the
     best model; their seed state made SavedModel export fail. plain_keras drops them (identities at
