@@ -39,7 +39,6 @@ def search_and_fit(config: TaskConfig, dataset: ImageDataset, context: RunContex
     log.info("final fit: the best model of the search, trained on with the task's recipe")
     result = fit.fit(config, dataset, context, model=searched.model)
     result.extra.update({f"search_{key}" if not key.startswith("search") else key: value for key, value in searched.extra.items()})
-    result.extra["search_epochs"] = len(searched.history)
     result.extra.update(choice.to_json())
     return result
 

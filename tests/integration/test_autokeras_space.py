@@ -93,10 +93,9 @@ def test_a_model_with_random_augmentation_layers_exports_after_plain_keras(tmp_p
 
 def test_a_budget_is_shared_by_the_search_and_the_final_fit(real_data_dir, tmp_path):
     run = tmp_path / "run"
-    result = run_cli(
-        "train", "task2", "--preset", "recommended", "--data-dir", str(real_data_dir), "--max-train-images", "2000",
-        "--time-budget", "60s", "--precision", "float32", "--run-dir", str(run), "--quiet", "--no-export",
-    )  # fmt: skip
+    arguments = ["train", "task2", "--preset", "recommended", "--data-dir", str(real_data_dir), "--max-train-images", "2000",
+                 "--time-budget", "60s", "--precision", "float32", "--run-dir", str(run), "--quiet", "--no-export"]  # fmt: skip
+    result = run_cli(*arguments)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["search_trials"] >= 1 and metrics["search_epochs"] >= 1
@@ -104,6 +103,12 @@ def test_a_budget_is_shared_by_the_search_and_the_final_fit(real_data_dir, tmp_p
     log = (run / "train.log").read_text()
     assert "the search gets" in log and "final fit" in log and "schedule complete" in log
     assert (run / "checkpoint" / "model.keras").is_file()  # The final fit is resumable like any fit.
+    # Resumed after its search, the run reloads the finished trials and still reports the search it ran.
+    resumed = run_cli(*arguments, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    again = json.loads((run / "metrics.json").read_text())
+    assert again["search_trials"] == metrics["search_trials"] and again["search_epochs"] == metrics["search_epochs"]
+    assert again["search_seconds"] >= metrics["search_seconds"]
 
 
 @pytest.mark.parametrize("model", [{"search_space": "resnet"}, {"search_space": "cnn", "augment": True}])

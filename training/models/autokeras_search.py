@@ -2,8 +2,8 @@
 
 The search runs in ``RUN_DIR/search`` (KerasTuner's project: every trial's hyperparameters,
 score and checkpoints); its log is teed to ``RUN_DIR/search.log`` and every trial's score is
-summarised in ``RUN_DIR/trials.json``. Re-running with ``--resume`` continues the search from
-that folder. The best model comes back as a plain Keras model taking raw 0-255 pixels
+summarised in ``RUN_DIR/trials.json``, its time and epochs in ``RUN_DIR/search.json``.
+Re-running with ``--resume`` continues the search from that folder. The best model comes back as a plain Keras model taking raw 0-255 pixels
 (AutoKeras normalises inside it) and returning probabilities.
 
 The wall-clock budget stops the running trial at the budget and lets no new trial start. With
@@ -41,6 +41,14 @@ class SearchBudget(keras.callbacks.Callback):
         return self  # KerasTuner deep-copies callbacks for every trial; the budget is shared.
 
     def on_train_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # After the epoch's validation, which on a short trial can outlast its training: a trial
+        # that ends past the budget must not let the next one start.
+        self._check()
+
+    def _check(self):
         if self.seconds is not None and time.monotonic() - self.started > self.seconds:
             self.exhausted = True
             self.model.stop_training = True
@@ -157,6 +165,8 @@ def search(config, dataset, run, options, seconds: float | None):
     num_classes = dataset.num_classes
     model = _auto_model(config, run.path, num_classes)
     keep_dtype_policy(model.tuner, keras.config.dtype_policy().name)
+    if (run / "search.json").is_file():  # Resumed after its search had ended: no new trial, the best reloads.
+        model.tuner.oracle.max_trials = max(1, len(model.tuner.oracle.trials))
     budget = SearchBudget(model.tuner, seconds)
     callbacks = [budget]
     trial_seconds = seconds / (config.max_trials or 100) if config.equal_time_trials and seconds else None
@@ -188,18 +198,31 @@ def search(config, dataset, run, options, seconds: float | None):
     inputs = keras.Input(shape=(*config.input_size, 3), dtype="float32", name=INPUT_NAME)
     outputs = keras.layers.Identity(name=OUTPUT_NAME, dtype="float32")(best(inputs))  # Probabilities in float32 under any policy.
     wrapped = keras.Model(inputs, outputs, name=f"{config.name}_autokeras")
-    return FitResult(
-        wrapped,
-        recorder.history,
-        recorder.train_seconds,
-        len(dataset.train) * len(recorder.history),
-        {
-            "trials": len(trials),
-            "search_seconds": round(seconds, 3),
-            "budget_exhausted": budget.exhausted,
-            **({"trial_seconds": round(trial_seconds, 1), "trials_stopped_by_time": clock.stopped} if trial_seconds else {}),
-        },
-    )
+    summary = {
+        "trials": len(trials),
+        "search_seconds": round(seconds, 3),
+        "search_epochs": len(recorder.history),
+        "budget_exhausted": budget.exhausted,
+        **({"trial_seconds": round(trial_seconds, 1), "trials_stopped_by_time": clock.stopped} if trial_seconds else {}),
+    }
+    images = len(dataset.train) * len(recorder.history)
+    return FitResult(wrapped, recorder.history, recorder.train_seconds, images, accumulate(run / "search.json", summary))
+
+
+def accumulate(path, summary: dict) -> dict:
+    """The search's summary over every invocation of its run, kept in ``path``: a resumed search
+    (``--resume``) adds its seconds, epochs and time-stopped trials to what the earlier ones spent,
+    so a run resumed after its search reports the search it ran, not a reload of one second."""
+    from training.run_dir import read_json, write_json
+
+    if path.is_file():
+        earlier = read_json(path)
+        for key in ("search_seconds", "search_epochs", "trials_stopped_by_time"):
+            if key in earlier and key in summary:
+                summary[key] = round(earlier[key] + summary[key], 3)
+        summary["budget_exhausted"] = bool(earlier.get("budget_exhausted")) or summary["budget_exhausted"]
+    write_json(path, summary)
+    return summary
 
 
 def plain_keras(model: keras.Model, sample: np.ndarray) -> keras.Model:
