@@ -10,11 +10,11 @@ import binascii
 import json
 import time
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from serving.core import guards, metrics
-from serving.core.errors import InvalidInput, Overloaded, PayloadTooLarge, ServingError, Unavailable
+from serving.core.errors import ClientGone, InvalidInput, Overloaded, PayloadTooLarge, ServingError, Unavailable
 from serving.core.state import ServiceState
 
 STATE = "imgclf"  # The worker's `ServiceState` lives on the app's state under this name.
@@ -38,15 +38,23 @@ def check_declared_length(request: Request, limit: int) -> None:
         raise PayloadTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
 
 
+def gone_while_reading() -> ClientGone:
+    """A client that hung up before its whole body arrived (counted as ``cancelled``, not as a bad request)."""
+    return ClientGone("the client went away while its request body was being read")
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
     check_declared_length(request, limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise gone_while_reading() from None
     return b"".join(chunks)
 
 

@@ -181,3 +181,50 @@ def test_made_up_model_names_do_not_become_metric_series(http):
     exposed = generate_latest().decode()
     assert "no-such-model" not in exposed and "evil" not in exposed
     assert 'imgclf_requests_total{model="-",outcome="not_found",protocol="http"}' in exposed
+
+
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("multipart/form-data; boundary=cut", b'--cut\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n' + RED[:20]),
+        ("application/json", b'{"images": ["' + b64(RED)[:20].encode()),
+        ("image/png", RED[:20]),
+    ],
+)
+def test_a_client_that_hangs_up_mid_upload_is_counted_as_cancelled_not_as_a_bad_request(make_state, content_type, body):
+    from prometheus_client import REGISTRY
+
+    state = make_state(gate=True)
+    state.gate.opened.set()
+    counted = {outcome: {"model": "-", "protocol": "http", "outcome": outcome} for outcome in ("cancelled", "invalid_argument", "internal")}
+    before = {outcome: REGISTRY.get_sample_value("imgclf_requests_total", labels) or 0 for outcome, labels in counted.items()}
+    # Half a body, then the client is gone: what uvicorn hands the app when the connection drops mid-upload.
+    messages = [{"type": "http.request", "body": body, "more_body": True}, {"type": "http.disconnect"}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/classify",
+        "raw_path": b"/classify",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", content_type.encode()), (b"host", b"tiny")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("tiny", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    after = {outcome: REGISTRY.get_sample_value("imgclf_requests_total", labels) or 0 for outcome, labels in counted.items()}
+    assert after["cancelled"] - before["cancelled"] == 1, (after, before)
+    assert after["invalid_argument"] == before["invalid_argument"] and after["internal"] == before["internal"]
+    assert sent[0]["status"] == 499  # Nobody reads it, but the log shows why the request ended.
+    assert state.gate.calls == 0
