@@ -160,7 +160,7 @@ def _train(args) -> int:
             raise ValueError(f"--set {key}=... and --{key.replace('_', '-')} both set {key}: give one of them")
     if args.time_budget is not None and "epochs" in settings:
         raise ValueError("--set epochs=... and --time-budget cannot be used together: the budget picks the epochs; give one of them")
-    config = tasks.resolve(args.task, args.preset, **settings, **named)
+    config = tasks.resolve(args.task, args.preset, **{**settings, **{key: value for key, value in named.items() if value is not None}})
     if args.time_budget is not None:
         int8 = config.int8 if args.int8 is None else args.int8
         time_budget = budget.Budget(seconds, STARTED, export=not args.no_export, int8=int8 and not args.no_export)

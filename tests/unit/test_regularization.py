@@ -92,3 +92,10 @@ def test_the_command_refuses_a_bad_setting_by_name(arguments, words, capsys, tmp
     assert main(["train", *arguments, "--run-dir", str(tmp_path / "run")]) == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # Refused before anything was written.
+
+
+def test_a_setting_that_a_flag_also_names_may_be_given_by_set_alone(capsys, tmp_path):
+    # `--set epochs=2` without `--epochs` resolves (it had crashed on the unset flag's None) and the
+    # run goes on to its next check, the data folder.
+    assert main(["train", "task1", "--set", "epochs=2", "--data-dir", str(tmp_path / "nowhere"), "--run-dir", str(tmp_path / "run")]) == 2
+    assert "data directory does not exist" in capsys.readouterr().err

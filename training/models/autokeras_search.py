@@ -3,8 +3,9 @@
 The search runs in ``RUN_DIR/search`` (KerasTuner's project: every trial's hyperparameters,
 score and checkpoints); its log is teed to ``RUN_DIR/search.log`` and every trial's score is
 summarised in ``RUN_DIR/trials.json``, its time and epochs in ``RUN_DIR/search.json``.
-Re-running with ``--resume`` continues the search from that folder. The best model comes back as a plain Keras model taking raw 0-255 pixels
-(AutoKeras normalises inside it) and returning probabilities.
+Re-running with ``--resume`` continues the search from that folder. The best model comes back as
+a plain Keras model taking raw 0-255 pixels (AutoKeras normalises inside it) and returning
+probabilities.
 
 The wall-clock budget stops the running trial at the budget and lets no new trial start. With
 ``equal_time_trials``, each trial trains for an equal share of the search's time, its learning
@@ -165,7 +166,8 @@ def search(config, dataset, run, options, seconds: float | None):
     num_classes = dataset.num_classes
     model = _auto_model(config, run.path, num_classes)
     keep_dtype_policy(model.tuner, keras.config.dtype_policy().name)
-    if (run / "search.json").is_file():  # Resumed after its search had ended: no new trial, the best reloads.
+    searched = run / "search.json"  # Written when a search ends; summed over a resumed run's invocations.
+    if searched.is_file():  # Resumed after its search had ended: no new trial, the best reloads.
         model.tuner.oracle.max_trials = max(1, len(model.tuner.oracle.trials))
     budget = SearchBudget(model.tuner, seconds)
     callbacks = [budget]
@@ -206,7 +208,7 @@ def search(config, dataset, run, options, seconds: float | None):
         **({"trial_seconds": round(trial_seconds, 1), "trials_stopped_by_time": clock.stopped} if trial_seconds else {}),
     }
     images = len(dataset.train) * len(recorder.history)
-    return FitResult(wrapped, recorder.history, recorder.train_seconds, images, accumulate(run / "search.json", summary))
+    return FitResult(wrapped, recorder.history, recorder.train_seconds, images, accumulate(searched, summary))
 
 
 def accumulate(path, summary: dict) -> dict:
