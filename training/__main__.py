@@ -147,7 +147,7 @@ def _train(args) -> int:
     from training.task_config import parse_settings
 
     settings = parse_settings(args.set)
-    named = dict(
+    flags = dict(
         dataset=args.dataset,
         weights=args.weights,
         epochs=args.epochs,
@@ -155,12 +155,12 @@ def _train(args) -> int:
         max_train_images=args.max_train_images,
         precision=args.precision and precision.check(args.precision),
     )
-    for key, value in named.items():
-        if value is not None and key in settings:
-            raise ValueError(f"--set {key}=... and --{key.replace('_', '-')} both set {key}: give one of them")
+    named = {key: value for key, value in flags.items() if value is not None}  # The flags given.
+    for key in named.keys() & settings.keys():
+        raise ValueError(f"--set {key}=... and --{key.replace('_', '-')} both set {key}: give one of them")
     if args.time_budget is not None and "epochs" in settings:
         raise ValueError("--set epochs=... and --time-budget cannot be used together: the budget picks the epochs; give one of them")
-    config = tasks.resolve(args.task, args.preset, **{**settings, **{key: value for key, value in named.items() if value is not None}})
+    config = tasks.resolve(args.task, args.preset, **settings, **named)
     if args.time_budget is not None:
         int8 = config.int8 if args.int8 is None else args.int8
         time_budget = budget.Budget(seconds, STARTED, export=not args.no_export, int8=int8 and not args.no_export)

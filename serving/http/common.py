@@ -38,23 +38,15 @@ def check_declared_length(request: Request, limit: int) -> None:
         raise PayloadTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
 
 
-def gone_while_reading() -> ClientGone:
-    """A client that hung up before its whole body arrived (counted as ``cancelled``, not as a bad request)."""
-    return ClientGone("the client went away while its request body was being read")
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
     check_declared_length(request, limit)
     chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise gone_while_reading() from None
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -88,16 +80,20 @@ def error_response(error: Exception) -> JSONResponse:
 
 def guarded(handler, protocol: str = "http"):
     """The token check, the request's deadline and the disconnect watch, then ``handler(request,
-    state)``; a `ServingError` becomes ``{"error": message}`` with its status (counted under ``protocol``)."""
+    state)``; a `ServingError` becomes ``{"error": message}`` with its status (counted under ``protocol``),
+    and a client that hung up before its whole body arrived is a `ClientGone` (cancelled, not a bad request)."""
 
     async def guard(request: Request):
         try:
-            state = state_of(request)
-            guards.check_token(state.settings, request.headers.get("authorization"))
-            timeout = guards.http_timeout(request.headers.get(guards.TIMEOUT_HEADER))
-            guards.DEADLINE.set(time.monotonic() + (state.settings.request_timeout_s if timeout is None else timeout))
-            guards.CLIENT_GONE.set(guards.http_disconnect_waiter(request.receive))
-            return await handler(request, state)
+            try:
+                state = state_of(request)
+                guards.check_token(state.settings, request.headers.get("authorization"))
+                timeout = guards.http_timeout(request.headers.get(guards.TIMEOUT_HEADER))
+                guards.DEADLINE.set(time.monotonic() + (state.settings.request_timeout_s if timeout is None else timeout))
+                guards.CLIENT_GONE.set(guards.http_disconnect_waiter(request.receive))
+                return await handler(request, state)
+            except ClientDisconnect:
+                raise ClientGone("the client went away while its request body was being read") from None
         except ServingError as error:
             metrics.record_error(request.query_params.get("model"), protocol, error)
             return error_response(error)

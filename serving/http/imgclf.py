@@ -16,7 +16,7 @@ from serving.core import explain as explain_method
 from serving.core import inference
 from serving.core.errors import InvalidInput
 from serving.core.state import ServiceState
-from serving.http.common import check_declared_length, decode_base64, gone_while_reading, parse_json, read_body
+from serving.http.common import check_declared_length, decode_base64, parse_json, read_body
 
 CLASSIFY_OPTIONS = ("model", "version", "top_k")
 EXPLAIN_OPTIONS = ("model", "version", "class_index")
@@ -36,7 +36,7 @@ async def _image_request(
         try:
             form = await request.form(max_files=limit.max_batch + 1, max_part_size=limit.max_body_bytes)
         except ClientDisconnect:
-            raise gone_while_reading() from None
+            raise  # Not a malformed body: the guard answers it (`common.guarded`).
         except Exception as error:
             raise InvalidInput(f"malformed multipart body: {error}") from None
         blobs = []
