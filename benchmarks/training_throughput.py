@@ -14,7 +14,9 @@ augmentation, one-hot, prefetch) and on one prepared batch repeated (no input wo
 ratio is the pipeline's share of a step. Training FLOPs per image are counted from the model's
 layers (`training_flops`); the achieved GFLOP/s is set against the peak measured by a large
 matmul in the same precision, in the same run. The last lines compare what `--precision auto`
-would train in now with `before`, against the throughput targets. task4-6 (float32, random
+would train in now with `before`, against the throughput targets. On a CPU without native
+bfloat16 (`precision.bfloat16_support`) the bfloat16 form and peak are left out, as `auto`
+leaves them out: emulated, a single bfloat16 form took longer than the rest of the run. task4-6 (float32, random
 weights here) get their feature extraction and head rates.
 
     .venv/bin/python benchmarks/training_throughput.py [--tasks task1 task3 task2 task4 task5 task6] [--images 2048] [--rounds 3]
@@ -28,6 +30,9 @@ import statistics
 import tempfile
 import time
 
+import training  # noqa: F401  Before keras imports TensorFlow: it sets TensorFlow's oneDNN default.
+
+# isort: split
 import keras
 import numpy as np
 import tensorflow as tf
@@ -91,32 +96,33 @@ def pipeline_alone(dataset, batch: int, batches: int = 40) -> float:
     return batches * batch / (time.perf_counter() - start)
 
 
-def _models(config, classes: int) -> dict[str, keras.Model]:
+def _models(config, classes: int, forms: tuple[str, ...]) -> dict[str, keras.Model]:
     with precision.policy("float32"):
         today = build_model(config, classes)
-    with precision.policy("bfloat16"):
-        bfloat16 = build_model(config, classes)
-    models = {"before": precision.saved_copy(today), "float32": today, "bfloat16": bfloat16}
+    models = {"before": precision.saved_copy(today), "float32": today}
+    if "bfloat16" in forms:
+        with precision.policy("bfloat16"):
+            models["bfloat16"] = build_model(config, classes)
     for model in models.values():
         recipe.compile_model(model, config, classes)
     return models
 
 
-def measure_task(name: str, data_dir: str, max_images: int, rounds: int) -> dict[str, dict]:
+def measure_task(name: str, data_dir: str, max_images: int, rounds: int, forms: tuple[str, ...] = FORMS) -> dict[str, dict]:
     config = tasks.resolve(name, "recommended")
     dataset = load_dataset(config.dataset, data_dir, config.input_size, Limits(max_images, 256))
     images, labels, classes, batch = dataset.train.images, dataset.train.labels, dataset.num_classes, config.batch_size
     piped = pipeline.training_dataset(images, labels, classes, batch, config.augment, config.seed).repeat()
     first_images, first_labels = next(iter(piped))
     in_memory = tf.data.Dataset.from_tensors((first_images, first_labels)).repeat()
-    models = _models(config, classes)
+    models = _models(config, classes, forms)
     flops = training_flops(models["float32"])
     for model in models.values():  # Trace and warm up each train step.
         _timed_fit(model, piped, 2, batch)
         _timed_fit(model, in_memory, 2, batch)
-    rates = {form: {"pipeline": [], "memory": []} for form in FORMS}
+    rates = {form: {"pipeline": [], "memory": []} for form in forms}
     for round_index in range(rounds):
-        order = FORMS[round_index % 3 :] + FORMS[: round_index % 3]
+        order = forms[round_index % len(forms) :] + forms[: round_index % len(forms)]
         for form in order:
             for source, data in (("pipeline", piped), ("memory", in_memory))[:: 1 if round_index % 2 == 0 else -1]:
                 rates[form][source].append(_timed_fit(models[form], data, STEPS, batch))
@@ -127,7 +133,7 @@ def measure_task(name: str, data_dir: str, max_images: int, rounds: int) -> dict
     return result
 
 
-def measure_autokeras(data_dir: str, max_images: int) -> dict[str, dict]:
+def measure_autokeras(data_dir: str, max_images: int, forms: tuple[str, ...] = FORMS) -> dict[str, dict]:
     """task2: one AutoKeras trial (its first network, task1's CNN) in each precision, its best epoch."""
     from training.models import autokeras_search
     from training.run_context import RunOptions
@@ -137,7 +143,7 @@ def measure_autokeras(data_dir: str, max_images: int) -> dict[str, dict]:
     dataset = load_dataset(config.dataset, data_dir, config.input_size, Limits(max_images, 256))
     smoke = tasks.with_overrides(config, max_trials=1, epochs=3, time_budget_hours=None)
     result = {}
-    for form in ("float32", "bfloat16"):
+    for form in [form for form in ("float32", "bfloat16") if form in forms]:
         with tempfile.TemporaryDirectory() as folder, precision.policy(form):
             searched = autokeras_search.search(smoke, dataset, RunDirectory(folder), RunOptions(verbose=0), seconds=None)
         best = len(dataset.train) / min(row["train_seconds"] for row in searched.history)
@@ -194,9 +200,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data-dir", default=os.environ.get("IMGCLF_DATA_DIR"))
     args = parser.parse_args()
-    peaks = {"float32": peak_gflops(tf.float32), "bfloat16": peak_gflops(tf.bfloat16)}
     supported, why = precision.bfloat16_support()
-    print(f"peak (4096x4096 matmul): float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s; bfloat16: {why}")
+    forms = FORMS if supported else tuple(form for form in FORMS if form != "bfloat16")
+    peaks = {"float32": peak_gflops(tf.float32)}
+    if supported:
+        peaks["bfloat16"] = peak_gflops(tf.bfloat16)
+    bfloat16_peak = f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s" if supported else "bfloat16 not measured"
+    print(f"peak (4096x4096 matmul): float32 {peaks['float32']:.0f} GFLOP/s, {bfloat16_peak}; bfloat16: {why}")
     print(
         f"{'task':<6} {'form':<9} {'images/s':>9} {'memory':>9} {'vs before':>8} {'MFLOP/img':>9} {'GFLOP/s':>8} {'of peak':>7} "
         f"{'input':>7} {'pipe-only':>9}   (median of {args.rounds} rounds; images/s with the real pipeline; memory: one batch repeated)"
@@ -207,7 +217,10 @@ def main() -> None:
             for line in measure_xception(name, args.data_dir, args.images, args.rounds):
                 print(line, flush=True)
             continue
-        results = measure_autokeras(args.data_dir, args.images) if name == "task2" else measure_task(name, args.data_dir, args.images, args.rounds)
+        if name == "task2":
+            results = measure_autokeras(args.data_dir, args.images, forms)
+        else:
+            results = measure_task(name, args.data_dir, args.images, args.rounds, forms)
         base = results["before"]["pipeline"] if "before" in results else results["float32"]["pipeline"]
         for form, row in results.items():
             print(_row(name, form, row, peaks, base), flush=True)

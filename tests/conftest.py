@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import training  # noqa: F401  Before any test imports TensorFlow: it sets TensorFlow's oneDNN default.
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA_VARIABLE = "IMGCLF_DATA_DIR"
 

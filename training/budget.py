@@ -72,6 +72,7 @@ class Plan:
     reserve_seconds: float  # kept for the final evaluation and the export
     precision: str = "float32"  # what the run trains in (training.precision)
     precision_rates: dict = dataclasses.field(default_factory=dict)  # training images/s measured for each, where auto timed both
+    precision_reason: str = ""  # why (training.precision.Choice.reason): measured, asked for, or not tried on this CPU
 
     def with_epochs(self, epochs: int) -> Plan:
         return dataclasses.replace(self, epochs=epochs)

@@ -95,7 +95,9 @@ def resolve(precision: str, time_in: Callable[[str], float], support: tuple[bool
         return Choice(precision, f"{precision} was asked for")
     supported, why = support if support is not None else bfloat16_support()
     if not supported:
-        return Choice("float32", f"auto: bfloat16 not tried: {why}")
+        choice = Choice("float32", f"auto: bfloat16 not tried: {why}")
+        log.info("precision: %s (%s)", choice.precision, choice.reason)
+        return choice
     rates: dict[str, float] = {}
     for round_index in range(rounds):
         order = ("float32", "bfloat16") if round_index % 2 == 0 else ("bfloat16", "float32")

@@ -69,4 +69,5 @@ def plan(
     scratch.unlink()
     del probe
     planned = budget.plan(images_per_second, len(dataset.train), len(dataset.validation), config.warmup_epochs, checkpoint_seconds)
-    return dataclasses.replace(planned, precision=used, precision_rates=dict(rates))
+    reason = choice.reason if choice else "as configured"
+    return dataclasses.replace(planned, precision=used, precision_rates=dict(rates), precision_reason=reason)

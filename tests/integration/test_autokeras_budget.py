@@ -34,11 +34,15 @@ def test_wall_clock_budget_ends_the_search(tmp_path):
 def test_trials_of_equal_time_are_stopped_by_their_clock_not_their_epochs(tmp_path):
     from training.models import autokeras_search
 
-    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=3, trial_epochs=500, equal_time_trials=True)
+    # 16 s for 4 trials of 4 s: each trial's build and validation come out of the search's budget
+    # too, so the last trial that starts may be cut by the budget instead (on a machine half as fast
+    # as the one this was written on, 12 s for 3 trials fitted only one trial's clock).
+    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=4, trial_epochs=500, equal_time_trials=True)
     dataset = load_dataset("digits", None, config.input_size, Limits(300, 100))
-    result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0), seconds=12)
+    result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0), seconds=16)
     assert result.extra["trial_seconds"] == 4.0
-    assert result.extra["trials"] >= 2 and result.extra["trials_stopped_by_time"] >= 2  # Each ran until its 4 s were up.
+    # Every trial ran until its 4 s were up, except perhaps the last, which the search's budget may end.
+    assert result.extra["trials"] >= 2 and result.extra["trials_stopped_by_time"] >= result.extra["trials"] - 1 >= 1
     assert len(result.history) < 500 * result.extra["trials"]
     trials = json.loads((tmp_path / "trials.json").read_text())
     assert sum(trial["score"] is not None for trial in trials) >= 2

@@ -4,6 +4,8 @@ real bfloat16 run of the demo against float32: tests/integration/test_precision.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -40,12 +42,15 @@ def test_auto_falls_back_to_float32_when_the_probe_says_so():
     assert precision.resolve("auto", slower, SUPPORTED).precision == "float32"
 
 
-def test_auto_never_tries_bfloat16_without_support():
+def test_auto_never_tries_bfloat16_without_support(caplog):
     def time_in(name):
         raise AssertionError(f"timed {name} on a CPU without bfloat16")
 
-    choice = precision.resolve("auto", time_in, (False, "the CPU has none of avx512_bf16, amx_bf16, bf16"))
+    with caplog.at_level("INFO", logger="training"):
+        choice = precision.resolve("auto", time_in, (False, "the CPU has none of avx512_bf16, amx_bf16, bf16"))
     assert choice.precision == "float32" and "not tried" in choice.reason and choice.rates == {}
+    # The training log says what auto chose and why, as it does when it times both.
+    assert "precision: float32 (auto: bfloat16 not tried: the CPU has none of avx512_bf16, amx_bf16, bf16)" in caplog.text
 
 
 def test_an_explicit_precision_is_not_timed():
@@ -98,8 +103,25 @@ def test_the_command_refuses_an_unknown_precision(capsys, tmp_path):
 
 
 def test_the_plan_records_the_precision_and_an_older_plan_still_loads(tmp_path):
-    plan = budget.Plan(1800, 12, 1, 760.0, 140.0, 80.0, "bfloat16", {"float32": 520.0, "bfloat16": 760.0})
+    plan = budget.Plan(1800, 12, 1, 760.0, 140.0, 80.0, "bfloat16", {"float32": 520.0, "bfloat16": 760.0}, "auto: bfloat16 trained 1.46x")
     plan.save(tmp_path / "plan.json")
     assert budget.Plan.load(tmp_path / "plan.json") == plan
     older = {key: value for key, value in plan.to_json().items() if not key.startswith("precision")}
-    assert budget.Plan.from_json(older).precision == "float32"
+    assert budget.Plan.from_json(older).precision == "float32" and budget.Plan.from_json(older).precision_reason == ""
+
+
+@pytest.mark.slow
+def test_importing_training_turns_onednn_on_before_tensorflow_loads_and_keeps_the_users_choice():
+    import platform
+    import subprocess
+    import sys
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the oneDNN default is set on x86-64 only")
+    probe = "import training; from tensorflow.python.util import _pywrap_util_port as port; print(port.IsMklEnabled())"
+    environment = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    for value, expected in ((None, "True"), ("0", "False")):
+        env = environment if value is None else {**environment, "TF_ENABLE_ONEDNN_OPTS": value}
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.split()[-1] == expected, (value, result.stdout)
