@@ -5,7 +5,8 @@ Importing this package sets TensorFlow's oneDNN default, so it must come before 
 import (TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` once, when it loads). TensorFlow turns oneDNN
 on by itself only on x86 CPUs with AVX512-VNNI, AVX512-BF16 or AMX; on an AVX2-only CPU (the AMD
 EPYC of docs/training.md, "oneDNN on CPUs without AVX-512") turning it on trained task1's network
-1.6-2.0x and task3's 1.35x as fast in float32. A value the user set is kept.
+1.59x and task3's 1.55x as fast in float32 (benchmarks/onednn_default.py). A value the user set
+is kept.
 """
 
 import os as _os
