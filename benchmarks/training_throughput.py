@@ -16,8 +16,8 @@ layers (`training_flops`); the achieved GFLOP/s is set against the peak measured
 matmul in the same precision, in the same run. The last lines compare what `--precision auto`
 would train in now with `before`, against the throughput targets. On a CPU without native
 bfloat16 (`precision.bfloat16_support`) the bfloat16 form and peak are left out, as `auto`
-leaves them out: emulated, a single bfloat16 form took longer than the rest of the run. task4-6 (float32, random
-weights here) get their feature extraction and head rates.
+leaves them out: emulated, a single bfloat16 form took longer than the rest of the run.
+task4-6 (float32, random weights here) get their feature extraction and head rates.
 
     .venv/bin/python benchmarks/training_throughput.py [--tasks task1 task3 task2 task4 task5 task6] [--images 2048] [--rounds 3]
 """
