@@ -34,14 +34,15 @@ def test_wall_clock_budget_ends_the_search(tmp_path):
 def test_trials_of_equal_time_are_stopped_by_their_clock_not_their_epochs(tmp_path):
     from training.models import autokeras_search
 
-    # 16 s for 4 trials of 4 s: each trial's build and validation come out of the search's budget
-    # too, so the last trial that starts may be cut by the budget instead (on a machine half as fast
-    # as the one this was written on, 12 s for 3 trials fitted only one trial's clock).
-    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=4, trial_epochs=500, equal_time_trials=True)
+    # 24 s for 8 trials of 3 s: each trial's build and validation come out of the search's budget
+    # too, and no trial starts that the rest cannot hold, judged by the last trial's whole cost. On a
+    # 2-core AVX2 CPU a trial of 3 s training cost about 7 s in all (the first one more): two or three
+    # trials start, and only a trial that outruns its predecessor's cost can be cut by the budget.
+    config = tasks.resolve("task2", "smoke", dataset="digits", max_trials=8, trial_epochs=500, equal_time_trials=True)
     dataset = load_dataset("digits", None, config.input_size, Limits(300, 100))
-    result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0), seconds=16)
-    assert result.extra["trial_seconds"] == 4.0
-    # Every trial ran until its 4 s were up, except perhaps the last, which the search's budget may end.
+    result = autokeras_search.search(config, dataset, RunDirectory(tmp_path), RunOptions(verbose=0), seconds=24)
+    assert result.extra["trial_seconds"] == 3.0
+    # Every trial ran until its 3 s were up, except perhaps the last, which the search's budget may end.
     assert result.extra["trials"] >= 2 and result.extra["trials_stopped_by_time"] >= result.extra["trials"] - 1 >= 1
     assert len(result.history) < 500 * result.extra["trials"]
     trials = json.loads((tmp_path / "trials.json").read_text())
@@ -73,3 +74,22 @@ def test_a_trials_learning_rate_anneals_to_zero_over_its_seconds():
     assert rates[0] == pytest.approx(1e-3, rel=0.01) and rates[-1] < 2e-5
     assert all(later <= earlier for earlier, later in zip(rates, rates[1:], strict=False))
     assert clock.rate(0.5) == pytest.approx(5e-4)
+
+
+@pytest.mark.parametrize(("seconds", "another_trial"), [(20.0, True), (10.0, False)])
+def test_no_trial_starts_that_what_is_left_cannot_hold(seconds, another_trial):
+    """A trial that cost 6 s (from the search's start to the end of its training) ends 6 s in: with
+    20 s the next may start, with 10 s it may not, and the search reports its budget spent."""
+    from types import SimpleNamespace
+
+    import keras
+
+    from training.models.autokeras_search import SearchBudget
+
+    oracle = SimpleNamespace(trials={"first": object()}, max_trials=6)
+    budget = SearchBudget(SimpleNamespace(oracle=oracle), seconds)
+    budget.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    budget.started = budget.last_end = budget.started - 6.0  # The first trial's 6 s, without sleeping them.
+    budget.on_train_end()
+    assert budget.trial_cost == pytest.approx(6.0, abs=0.5)
+    assert oracle.max_trials == (6 if another_trial else 1) and budget.exhausted is not another_trial

@@ -30,7 +30,7 @@ def test_bfloat16_trains_the_demo_as_well_as_float32_and_exports_float32(tmp_pat
     from training import precision
 
     supported, why = precision.bfloat16_support()
-    if not supported:  # Emulated, the bfloat16 run took 3 minutes (AMD EPYC, AVX2); auto never picks it there.
+    if not supported:  # Emulated (AMD EPYC, AVX2) the two runs took 166 s; auto never picks it there.
         pytest.skip(f"no native bfloat16 here ({why}); the float32 copy of a bfloat16 model: tests/unit/test_precision.py")
     runs = {name: _train(name, tmp_path) for name in ("bfloat16", "float32")}
     metrics = {name: json.loads((run / "metrics.json").read_text()) for name, (run, _) in runs.items()}
