@@ -108,22 +108,3 @@ def test_an_export_that_builds_int8_keeps_more_time_back():
     plain, int8 = budget.Budget(600, started), budget.Budget(600, started, int8=True)
     assert int8.reserve() == pytest.approx(plain.reserve() + budget.INT8_SECONDS)
     assert budget.Budget(600, started, export=False, int8=True).reserve() == budget.Budget(600, started, export=False).reserve()
-
-
-@pytest.mark.parametrize(("max_seconds", "timed_batches"), [(None, 30), (0.0, 5)])
-def test_the_budget_probe_times_batches_for_at_most_its_share_and_never_fewer_than_five(max_seconds, timed_batches):
-    """The probe's timed fit ends at its share of the budget, after at least `probe.MIN_STEPS`
-    batches (a share already spent: five); without a share it times all its batches."""
-    import keras
-    import tensorflow as tf
-
-    from training import probe
-
-    rng = np.random.default_rng(0)
-    images, labels = rng.random((64, 4), dtype=np.float32), np.eye(2, dtype=np.float32)[rng.integers(0, 2, 64)]
-    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8).repeat()
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-    model.compile(keras.optimizers.SGD(0.01), "categorical_crossentropy")
-    rate = probe.measure(model, data, max_seconds=max_seconds)
-    assert rate > 0 and int(model.optimizer.iterations) == 3 + timed_batches  # Three warm-up batches, then the timed ones.
-    assert probe.MIN_STEPS == 5 and probe.PROBE_SHARE * 60 == pytest.approx(3.0)
